@@ -1,0 +1,5 @@
+import sys
+
+from evotui.cli import main
+
+sys.exit(main())

@@ -1,0 +1,61 @@
+"""The one `evotui` command. Each subcommand lives in ``evotui/commands/<name>.py`` and exposes
+``add_arguments(parser)`` and ``run(args) -> int``; none of them imports torch at module level, so
+``evotui watch`` starts without it."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from evotui import __version__
+from evotui.errors import EvotuiError
+
+# name -> one-line help; the module is evotui.commands.<name>
+COMMANDS: dict[str, str] = {
+    "demo": "train the embedded tiny model on a bundled data set and watch it learn, live",
+    "watch": "open the live viewer on a snapshot folder",
+    "tail": "print one line per snapshot, then follow new ones (no full screen)",
+    "summary": "tables of a run: accuracy, hardest examples, regressions, dynamics",
+    "export": "write every (snapshot, example) row as CSV or JSONL",
+    "train": "train a causal LM on a JSONL file with snapshot tracking",
+    "daemon": "train on every JSONL dropped into an inbox, keeping each model as a version",
+    "versions": "list, pin, restore and prune model versions",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evotui",
+        description="See what your language model is guessing for your training data, live.",
+    )
+    parser.add_argument("--version", action="version", version=f"evotui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        module = importlib.import_module(f"evotui.commands.{name}")
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except EvotuiError as exc:
+        print(f"evotui {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `evotui export ... | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""The snapshot file: schema version 1, the one contract between the tracker and the viewer.
+
+A snapshot is one JSON file, ``<snapshots-dir>/<dataset>/step_NNNNNN.json``, holding what the model
+guessed for every tracked example at one training step. The field names are read by code outside
+this project (``jq``, notebooks), so they never change meaning; new fields may be added.
+
+This module is plain Python (no torch, no Textual): the tracker builds and writes snapshots with it,
+the viewer and the commands read them with it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SCHEMA_VERSION = 1
+SNAPSHOT_GLOB = "step_*.json"
+_STEP_FILE = re.compile(r"^step_(\d+)\.json$")
+
+# Fields every example must carry, with the JSON types they may have (loss may be null: NaN/inf
+# cannot be written as JSON, so a diverged loss is stored as null and read back as NaN).
+REQUIRED_EXAMPLE_FIELDS: dict[str, tuple[type, ...]] = {
+    "example_id": (int,),
+    "input": (str,),
+    "expected_output": (str,),
+    "model_output": (str,),
+    "loss": (int, float, type(None)),
+    "similarity": (int, float, type(None)),
+    "exact_match": (bool,),
+}
+REQUIRED_SUMMARY_FIELDS = ("avg_loss", "accuracy", "total_examples")
+
+
+class SnapshotError(ValueError):
+    """A file that is not a usable snapshot. ``str()`` is one line naming the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleResult:
+    """What the model did on one tracked example at one step."""
+
+    example_id: int
+    input: str
+    expected_output: str
+    model_output: str
+    loss: float  # mean token cross-entropy of the expected output, nats; NaN when unknown
+    similarity: float  # 0..1 between model_output and expected_output
+    exact_match: bool  # equal after trimming surrounding whitespace
+    extra: Mapping[str, Any] = field(default_factory=dict)  # any further fields, kept as read
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One parsed snapshot file."""
+
+    dataset: str
+    training_step: int
+    snapshot_id: str
+    examples: list[ExampleResult]
+    summary: Mapping[str, Any]
+    path: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float:
+        return float(self.summary["accuracy"])
+
+    @property
+    def avg_loss(self) -> float:
+        value = self.summary["avg_loss"]
+        return math.nan if value is None else float(value)
+
+
+def snapshot_filename(step: int) -> str:
+    """``step_000100.json`` for step 100 (six digits, more when a run goes past 999,999)."""
+    return f"step_{int(step):06d}.json"
+
+
+def snapshot_id(dataset: str, step: int) -> str:
+    return f"{dataset}_step_{int(step):06d}"
+
+
+def step_from_filename(name: str) -> int | None:
+    """The step a snapshot file name stands for, or None for any other file (temp files included)."""
+    match = _STEP_FILE.match(name)
+    return int(match.group(1)) if match else None
+
+
+def exact_match(model_output: str, expected_output: str) -> bool:
+    """The contract's exact match: equal after trimming surrounding whitespace."""
+    return model_output.strip() == expected_output.strip()
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def build_snapshot(
+    dataset: str,
+    step: int,
+    examples: Iterable[Mapping[str, Any]],
+    *,
+    summary_extra: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The snapshot as a JSON-ready dict, with the summary computed from the examples.
+
+    Computing the summary here, and only here, is what keeps it agreeing with its examples.
+    Non-finite losses become null (JSON has no NaN) and are left out of ``avg_loss``.
+    """
+    rows: list[dict[str, Any]] = []
+    for example in examples:
+        row = dict(example)
+        row["loss"] = _finite_or_none(row.get("loss"))
+        row["similarity"] = _finite_or_none(row.get("similarity"))
+        rows.append(row)
+    losses = [row["loss"] for row in rows if row["loss"] is not None]
+    correct = sum(1 for row in rows if row["exact_match"])
+    similarities = [row["similarity"] for row in rows if row["similarity"] is not None]
+    summary: dict[str, Any] = {
+        "avg_loss": sum(losses) / len(losses) if losses else None,
+        "accuracy": correct / len(rows) if rows else 0.0,
+        "total_examples": len(rows),
+        "correct": correct,
+        "mean_similarity": sum(similarities) / len(similarities) if similarities else None,
+    }
+    if summary_extra:
+        summary.update(summary_extra)
+    snapshot: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "snapshot_id": snapshot_id(dataset, step),
+        "dataset": dataset,
+        "training_step": int(step),
+    }
+    if extra:
+        snapshot.update(extra)
+    snapshot["examples"] = rows
+    snapshot["summary"] = summary
+    return snapshot
+
+
+def dumps(obj: Any) -> bytes:
+    """Indented JSON (people read these files with jq and less), non-finite floats as null."""
+    return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` so that no reader ever sees a half file.
+
+    A temporary file in the same folder (so ``os.replace`` is a rename on one file system), flushed
+    and fsynced, then renamed over the target; the folder is fsynced so the rename survives a power
+    cut. The temporary name starts with a dot and does not end in ``.json``, so globbing for
+    ``step_*.json`` never picks it up. On any error the temporary file is removed and the error
+    raised; the target is then either the old file or absent, never partial.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(target.parent)
+    return target
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
+    return write_bytes_atomic(path, dumps(obj))
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems (and Windows) cannot fsync a folder; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+def _as_float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def parse_snapshot(data: bytes | str, path: str | os.PathLike[str] = "<snapshot>") -> Snapshot:
+    """Parse and check one snapshot; any problem raises SnapshotError with a one-line reason."""
+    try:
+        raw = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if not data or not str(data).strip():
+            raise SnapshotError(path, "empty file (still being written?)") from None
+        raise SnapshotError(
+            path, f"line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"
+        ) from None
+    return snapshot_from_dict(raw, path)
+
+
+def snapshot_from_dict(raw: Any, path: str | os.PathLike[str] = "<snapshot>") -> Snapshot:
+    if not isinstance(raw, dict):
+        raise SnapshotError(path, f"expected a JSON object, found {type(raw).__name__}")
+    version = raw.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise SnapshotError(
+            path, f"schema_version {version!r} is not supported (this evotui reads {SCHEMA_VERSION})"
+        )
+    for key, kind in (("training_step", int), ("examples", list), ("summary", dict)):
+        if key not in raw:
+            raise SnapshotError(path, f"missing field {key!r}")
+        if not isinstance(raw[key], kind) or isinstance(raw[key], bool):
+            raise SnapshotError(path, f"field {key!r} should be {kind.__name__}")
+    for key in REQUIRED_SUMMARY_FIELDS:
+        if key not in raw["summary"]:
+            raise SnapshotError(path, f"summary is missing {key!r}")
+    examples: list[ExampleResult] = []
+    for index, item in enumerate(raw["examples"]):
+        if not isinstance(item, dict):
+            raise SnapshotError(path, f"examples[{index}] is not an object")
+        for key, kinds in REQUIRED_EXAMPLE_FIELDS.items():
+            if key not in item:
+                raise SnapshotError(path, f"examples[{index}] is missing {key!r}")
+            value = item[key]
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                raise SnapshotError(path, f"examples[{index}].{key} has the wrong type")
+        examples.append(
+            ExampleResult(
+                example_id=item["example_id"],
+                input=item["input"],
+                expected_output=item["expected_output"],
+                model_output=item["model_output"],
+                loss=_as_float(item["loss"]),
+                similarity=_as_float(item["similarity"]),
+                exact_match=item["exact_match"],
+                extra={k: v for k, v in item.items() if k not in REQUIRED_EXAMPLE_FIELDS},
+            )
+        )
+    dataset = str(raw.get("dataset") or Path(path).parent.name)
+    step = raw["training_step"]
+    known = {"schema_version", "snapshot_id", "dataset", "training_step", "examples", "summary"}
+    return Snapshot(
+        dataset=dataset,
+        training_step=step,
+        snapshot_id=str(raw.get("snapshot_id") or snapshot_id(dataset, step)),
+        examples=examples,
+        summary=raw["summary"],
+        path=str(path),
+        extra={k: v for k, v in raw.items() if k not in known},
+    )
+
+
+def read_snapshot(path: str | os.PathLike[str]) -> Snapshot:
+    """Read one snapshot file; unreadable or invalid files raise SnapshotError."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise SnapshotError(path, f"cannot read: {exc.strerror or exc}") from None
+    return parse_snapshot(data, path)
+
+
+def snapshot_files(folder: str | os.PathLike[str]) -> list[tuple[int, Path]]:
+    """``(step, path)`` for every ``step_*.json`` in a folder, in step order (not name order)."""
+    found: list[tuple[int, Path]] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        step = step_from_filename(entry.name)
+        if step is not None and entry.is_file():
+            found.append((step, Path(entry.path)))
+    found.sort(key=lambda item: item[0])
+    return found

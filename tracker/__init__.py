@@ -1,0 +1,1 @@
+"""tracker: captures evolution snapshots inside a training run (the half that imports torch)."""
