@@ -17,7 +17,8 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NoReturn
 
 import orjson
 
@@ -40,7 +41,7 @@ REQUIRED_SUMMARY_FIELDS = ("avg_loss", "accuracy", "total_examples")
 
 
 class SnapshotError(ValueError):
-    """A file that is not a usable snapshot. ``str()`` is one line naming the file and the problem."""
+    """A file that is not a usable snapshot; ``str()`` is one line: the file and the problem."""
 
     def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
         self.path = str(path)
@@ -48,9 +49,13 @@ class SnapshotError(ValueError):
         super().__init__(f"{self.path}: {problem}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ExampleResult:
-    """What the model did on one tracked example at one step."""
+    """What the model did on one tracked example at one step.
+
+    Not frozen: a frozen dataclass is several times slower to build, and a big run builds a
+    million of these. Treat it as read-only all the same.
+    """
 
     example_id: int
     input: str
@@ -94,7 +99,7 @@ def snapshot_id(dataset: str, step: int) -> str:
 
 
 def step_from_filename(name: str) -> int | None:
-    """The step a snapshot file name stands for, or None for any other file (temp files included)."""
+    """The step a snapshot file name stands for; None for any other file (temp files too)."""
     match = _STEP_FILE.match(name)
     return int(match.group(1)) if match else None
 
@@ -205,10 +210,6 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _as_float(value: Any) -> float:
-    return math.nan if value is None else float(value)
-
-
 def parse_snapshot(data: bytes | str, path: str | os.PathLike[str] = "<snapshot>") -> Snapshot:
     """Parse and check one snapshot; any problem raises SnapshotError with a one-line reason."""
     try:
@@ -228,7 +229,7 @@ def snapshot_from_dict(raw: Any, path: str | os.PathLike[str] = "<snapshot>") ->
     version = raw.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         raise SnapshotError(
-            path, f"schema_version {version!r} is not supported (this evotui reads {SCHEMA_VERSION})"
+            path, f"schema_version {version!r} is not supported (evotui reads {SCHEMA_VERSION})"
         )
     for key, kind in (("training_step", int), ("examples", list), ("summary", dict)):
         if key not in raw:
@@ -238,28 +239,7 @@ def snapshot_from_dict(raw: Any, path: str | os.PathLike[str] = "<snapshot>") ->
     for key in REQUIRED_SUMMARY_FIELDS:
         if key not in raw["summary"]:
             raise SnapshotError(path, f"summary is missing {key!r}")
-    examples: list[ExampleResult] = []
-    for index, item in enumerate(raw["examples"]):
-        if not isinstance(item, dict):
-            raise SnapshotError(path, f"examples[{index}] is not an object")
-        for key, kinds in REQUIRED_EXAMPLE_FIELDS.items():
-            if key not in item:
-                raise SnapshotError(path, f"examples[{index}] is missing {key!r}")
-            value = item[key]
-            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-                raise SnapshotError(path, f"examples[{index}].{key} has the wrong type")
-        examples.append(
-            ExampleResult(
-                example_id=item["example_id"],
-                input=item["input"],
-                expected_output=item["expected_output"],
-                model_output=item["model_output"],
-                loss=_as_float(item["loss"]),
-                similarity=_as_float(item["similarity"]),
-                exact_match=item["exact_match"],
-                extra={k: v for k, v in item.items() if k not in REQUIRED_EXAMPLE_FIELDS},
-            )
-        )
+    examples = [_example_from_dict(item, index, path) for index, item in enumerate(raw["examples"])]
     dataset = str(raw.get("dataset") or Path(path).parent.name)
     step = raw["training_step"]
     known = {"schema_version", "snapshot_id", "dataset", "training_step", "examples", "summary"}
@@ -272,6 +252,58 @@ def snapshot_from_dict(raw: Any, path: str | os.PathLike[str] = "<snapshot>") ->
         path=str(path),
         extra={k: v for k, v in raw.items() if k not in known},
     )
+
+
+_NUMBER_TYPES = {int, float}
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+
+def _example_from_dict(item: Any, index: int, path: str | os.PathLike[str]) -> ExampleResult:
+    # The hot path of opening a big run (a million examples): exact type checks, no per-field
+    # loop; only a bad example takes the slow path that names the problem.
+    try:
+        example_id, text, expected, output = (
+            item["example_id"], item["input"], item["expected_output"], item["model_output"]
+        )
+        loss, similarity, matched = item["loss"], item["similarity"], item["exact_match"]
+    except (KeyError, TypeError):
+        _raise_example_problem(item, index, path)
+    if (
+        type(example_id) is not int
+        or type(text) is not str
+        or type(expected) is not str
+        or type(output) is not str
+        or type(matched) is not bool
+        or (loss is not None and type(loss) not in _NUMBER_TYPES)
+        or (similarity is not None and type(similarity) not in _NUMBER_TYPES)
+    ):
+        _raise_example_problem(item, index, path)
+    return ExampleResult(
+        example_id=example_id,
+        input=text,
+        expected_output=expected,
+        model_output=output,
+        loss=math.nan if loss is None else float(loss),
+        similarity=math.nan if similarity is None else float(similarity),
+        exact_match=matched,
+        extra=(
+            {k: v for k, v in item.items() if k not in REQUIRED_EXAMPLE_FIELDS}
+            if len(item) > len(REQUIRED_EXAMPLE_FIELDS)
+            else _NO_EXTRA
+        ),
+    )
+
+
+def _raise_example_problem(item: Any, index: int, path: str | os.PathLike[str]) -> NoReturn:
+    if not isinstance(item, dict):
+        raise SnapshotError(path, f"examples[{index}] is not an object")
+    for key, kinds in REQUIRED_EXAMPLE_FIELDS.items():
+        if key not in item:
+            raise SnapshotError(path, f"examples[{index}] is missing {key!r}")
+        value = item[key]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise SnapshotError(path, f"examples[{index}].{key} has the wrong type")
+    raise SnapshotError(path, f"examples[{index}] is malformed")
 
 
 def read_snapshot(path: str | os.PathLike[str]) -> Snapshot:

@@ -1,15 +1,58 @@
-"""`evotui demo` (placeholder until implemented)."""
+"""`evotui demo`: train the embedded tiny model on a bundled data set and watch it learn, live."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from evotui.errors import EvotuiError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    from evotui.demo import DEMO_SCHEDULE, DEMO_STEPS
+
+    parser.add_argument(
+        "--dir",
+        default=".",
+        help="work here: data/, data/evolution_snapshots/ and evotui-demo.log (default: .)",
+    )
+    parser.add_argument("--steps", type=int, default=DEMO_STEPS, help=f"({DEMO_STEPS})")
+    parser.add_argument(
+        "--schedule", default=DEMO_SCHEDULE, help=f"snapshot schedule ({DEMO_SCHEDULE})"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="(0)")
+    parser.add_argument("--poll", action="store_true", help="poll for changes instead of inotify")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise EvotuiError("not implemented yet")
+    from evotui import demo
+
+    if args.steps < 1:
+        raise EvotuiError(f"--steps must be at least 1, got {args.steps}")
+    root = Path(args.dir).expanduser()
+    try:
+        data_file = demo.write_demo_data(root / "data")
+    except OSError as exc:
+        raise EvotuiError(f"{root / 'data'}: cannot write the demo data set ({exc})") from None
+    snapshots = root / "data" / "evolution_snapshots"
+    run_dir = snapshots / demo.DEMO_DATASET
+    removed = demo.clear_old_run(run_dir)
+    log_path = root / "evotui-demo.log"
+    command = demo.train_command(
+        data_file, snapshots, args.steps, args.schedule, ("--seed", str(args.seed))
+    )
+    child = demo.start_training(command, log_path)
+    try:
+        from evotui.app import EvotuiApp
+
+        app = EvotuiApp(run_dir, poll=args.poll, training=child, log_path=log_path)
+        result = app.run()
+    finally:
+        demo.stop_training(child)
+    steps = [p.name for p in sorted(run_dir.glob("step_*.json"))]
+    print(f"evotui demo: {len(steps)} snapshots in {run_dir}", end="")
+    print(f" (latest {steps[-1]})" if steps else "")
+    if removed:
+        print(f"  (replaced {removed} snapshots of an earlier demo run)")
+    print(f"  training log: {log_path}\n  look again:   evotui watch {run_dir}")
+    return int(result or 0)

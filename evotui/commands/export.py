@@ -1,15 +1,50 @@
-"""`evotui export` (placeholder until implemented)."""
+"""`evotui export DIR --format csv|jsonl [-o FILE]`: one row per (snapshot, example)."""
 
 from __future__ import annotations
 
 import argparse
-
-from evotui.errors import EvotuiError
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("dir", metavar="DIR", help="snapshot folder of one run")
+    parser.add_argument(
+        "--format", "-f", choices=("csv", "jsonl"), default="csv", help="output format (csv)"
+    )
+    parser.add_argument(
+        "-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise EvotuiError("not implemented yet")
+    from evotui.commands.summary import report_problems
+    from evotui.errors import EvotuiError
+    from evotui.run import EXPORT_COLUMNS, export_rows, load_run, snapshot_rows
+    from evotui.snapshot import write_bytes_atomic
+
+    run_ = load_run(args.dir)
+    report_problems(run_, "export")
+    if not run_.snapshots:
+        raise EvotuiError(f"{args.dir}: no usable snapshots (step_*.json)")
+    chunks = (
+        export_rows(snapshot_rows(snap), args.format, EXPORT_COLUMNS, header=index == 0)
+        for index, snap in enumerate(run_.snapshots)
+    )
+    if args.output:
+        try:
+            write_bytes_atomic(args.output, b"".join(chunks))
+        except OSError as exc:
+            raise EvotuiError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+        rows = sum(len(snap.examples) for snap in run_.snapshots)
+        print(f"wrote {rows} rows to {args.output}", file=sys.stderr)
+        return 0
+    out = sys.stdout.buffer
+    try:
+        for chunk in chunks:  # a snapshot at a time: a big run starts flowing at once
+            out.write(chunk)
+        out.flush()
+    except BrokenPipeError:  # `evotui export DIR | head`
+        from evotui.tail import silence_stdout
+
+        silence_stdout()
+    return 0

@@ -1,15 +1,117 @@
-"""`evotui train` (placeholder until implemented)."""
+"""`evotui train DATA.jsonl`: fine-tune a causal LM with snapshot tracking.
+
+torch and the tracker are imported inside ``run`` only, so ``evotui --help`` stays fast and the
+viewer never loads them.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from evotui.errors import EvotuiError
 
+DEFAULT_SNAPSHOTS_DIR = Path("data") / "evolution_snapshots"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} should be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} should be above 0")
+    return value
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("data", metavar="DATA.jsonl", help="training examples, one JSON per line")
+    parser.add_argument(
+        "--model",
+        metavar="NAME_OR_PATH",
+        default=None,
+        help="a causal LM for from_pretrained (default: the embedded tiny GPT-2, no download)",
+    )
+    parser.add_argument("--steps", type=_positive_int, default=300, help="optimizer steps (300)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    parser.add_argument(
+        "--snapshots-dir",
+        type=Path,
+        default=DEFAULT_SNAPSHOTS_DIR,
+        metavar="DIR",
+        help="snapshots go to DIR/<dataset>/step_NNNNNN.json (./data/evolution_snapshots)",
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, default=None, metavar="DIR",
+        help="save the final model and tokenizer here (save_pretrained, safetensors)",
+    )
+    parser.add_argument(
+        "--max-examples", type=_positive_int, default=100, metavar="N",
+        help="track at most N examples (100)",
+    )
+    parser.add_argument(
+        "--schedule", default="default", metavar="SPEC",
+        help="'default' (0,10,25,50,100,250,...), 'every:N', or a list like '0,10,50'; "
+        "the final step is always captured",
+    )
+    parser.add_argument("--no-track", action="store_true", help="train without snapshots")
+    parser.add_argument(
+        "--learning-rate", "--lr", type=_positive_float, default=None, metavar="LR",
+        help="peak learning rate (default: 3e-3 for the tiny model, 5e-5 otherwise)",
+    )
+    parser.add_argument(
+        "--batch-size", type=_positive_int, default=None,
+        help="per-device batch (default: 16 for the tiny model, 8 otherwise)",
+    )
+    parser.add_argument("--dataset-name", default=None, help="dataset name (default: file stem)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise EvotuiError("not implemented yet")
+    data = Path(args.data)
+    if not data.is_file():
+        raise EvotuiError(f"{data}: no such file")
+    from tracker.schedule import parse_schedule
+
+    parse_schedule(args.schedule)  # a bad spec is one line before torch even loads
+    from tracker.train import TrainConfig, train
+
+    result = train(
+        TrainConfig(
+            data_path=data,
+            model=args.model,
+            steps=args.steps,
+            seed=args.seed,
+            snapshots_dir=args.snapshots_dir,
+            output_dir=args.output_dir,
+            max_examples=args.max_examples,
+            schedule=args.schedule,
+            track=not args.no_track,
+            learning_rate=args.learning_rate,
+            batch_size=args.batch_size,
+            dataset_name=args.dataset_name,
+            progress=not args.no_progress,
+        )
+    )
+    print(f"Trained {result.steps} steps on {result.dataset} in {result.train_seconds:.1f} s")
+    if result.final_accuracy is not None:
+        base = ""
+        if result.baseline_accuracy is not None and result.baseline_avg_loss is not None:
+            base = f" (step 0: {result.baseline_accuracy:.0%}, loss {result.baseline_avg_loss:.3f})"
+        loss = f"{result.final_avg_loss:.3f}" if result.final_avg_loss is not None else "n/a"
+        print(f"Final accuracy {result.final_accuracy:.0%}, avg loss {loss}{base}")
+    if result.snapshot_dir is not None:
+        print(f"Snapshots: {result.snapshot_dir}  (watch: evotui watch {result.snapshot_dir})")
+    if result.output_dir is not None:
+        print(f"Model saved to {result.output_dir}")
+    return 0

@@ -1,15 +1,32 @@
-"""`evotui watch` (placeholder until implemented)."""
+"""`evotui watch DIR`: the live viewer on a dataset folder, or on a parent holding several."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from evotui.errors import EvotuiError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument(
+        "dir",
+        metavar="DIR",
+        help="a dataset folder (step_*.json) or a parent such as data/evolution_snapshots; "
+        "a missing or empty folder is watched until snapshots arrive",
+    )
+    parser.add_argument(
+        "--poll",
+        action="store_true",
+        help="poll for changes instead of inotify (network file systems)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise EvotuiError("not implemented yet")
+    target = Path(args.dir).expanduser()
+    if target.exists() and not target.is_dir():
+        raise EvotuiError(f"{target}: not a folder (point watch at the folder holding step_*.json)")
+    from evotui.app import EvotuiApp  # Textual is imported only when the viewer actually runs
+
+    result = EvotuiApp(target, poll=args.poll).run()
+    return int(result or 0)

@@ -1,0 +1,602 @@
+"""The live viewer: a Textual app over a snapshot folder.
+
+The app holds the state (which step, follow on/off, sort and filters) and renders from
+:mod:`evotui.index`; the file watching is :mod:`evotui.watcher` in an async worker, and every
+blocking read runs in a thread worker that hands its result back to the UI thread.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+from textual.worker import get_current_worker
+
+from evotui import dynamics
+from evotui.index import (
+    SORTS,
+    STATUS_FILTERS,
+    RunIndex,
+    StepView,
+    discover_datasets,
+    folder_kind,
+    order_rows,
+    run_dynamics,
+    step_view,
+)
+from evotui.messages import FilesChanged, IndexChanged, IndexProgress
+from evotui.watcher import watch_folder
+from evotui.widgets.chooser import ChooserScreen
+from evotui.widgets.detail import DetailScreen
+from evotui.widgets.example_list import ExampleList, header_text
+from evotui.widgets.header import RunHeader
+from evotui.widgets.help import HelpScreen
+from evotui.widgets.preview import ExamplePreview
+from evotui.widgets.timeline import Timeline
+
+# How often the background fill reports progress (each report redraws the timeline and list).
+PROGRESS_EVERY_S = 0.3
+# Folders under a daemon base folder that may hold the snapshot datasets.
+SNAPSHOT_PARENTS = ("data/evolution_snapshots", "evolution_snapshots", "snapshots")
+
+
+@dataclass(frozen=True)
+class Key:
+    keys: str  # Textual key names, comma separated
+    action: str
+    label: str  # as shown in help
+    description: str
+    footer: str = ""  # short footer label; empty = not in the footer
+
+
+# One table for bindings, help and the command palette, so the three never disagree.
+KEYS: tuple[Key, ...] = (
+    Key("left,left_square_bracket", "prev_step", "← [", "Previous snapshot", "Prev"),
+    Key("right,right_square_bracket", "next_step", "→ ]", "Next snapshot", "Next"),
+    Key("home", "first_step", "Home", "First snapshot"),
+    Key("end", "last_step", "End", "Latest snapshot, and follow new ones"),
+    Key("f", "toggle_follow", "f", "Follow new snapshots on/off (LIVE / PAUSED)", "Follow"),
+    Key("slash", "filter", "/", "Filter examples by text (Enter keeps, Esc clears)", "Filter"),
+    Key("s", "cycle_sort", "s", "Sort: " + ", ".join(SORTS), "Sort"),
+    Key("r", "toggle_regressed", "r", "Only examples that regressed since the previous snapshot"),
+    Key("w", "cycle_status", "w", "Status filter: " + ", ".join(STATUS_FILTERS)),
+    Key("g", "cycle_region", "g", "Data-map region filter: all, " + ", ".join(dynamics.REGIONS)),
+    Key("m", "datamap", "m", "Data map (confidence vs variability)"),
+    Key("v", "versions", "v", "Model versions (daemon base folder)"),
+    Key("question_mark", "help", "?", "This help", "Help"),
+    Key("q", "quit", "q", "Quit", "Quit"),
+)
+# Keys handled by widgets, listed in help too.
+EXTRA_HELP: tuple[tuple[str, str], ...] = (
+    ("↑ ↓ PgUp PgDn", "Move in the example list / history"),
+    ("Enter", "Example detail (Enter or Esc goes back)"),
+    ("n p", "Next / previous example (in the detail)"),
+    ("Ctrl+P", "Command palette: every action by name"),
+)
+
+
+def help_keys() -> list[tuple[str, str]]:
+    return [(k.label, k.description) for k in KEYS] + list(EXTRA_HELP)
+
+
+def _module_available(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+class EvotuiApp(App[int]):
+    CSS_PATH = "evotui.tcss"
+    TITLE = "evotui"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding(k.keys, k.action, k.footer or k.description, show=bool(k.footer)) for k in KEYS
+    ] + [Binding("escape", "escape", "Back", show=False)]
+
+    def __init__(
+        self,
+        target: str | Path,
+        *,
+        poll: bool = False,
+        training: subprocess.Popen[bytes] | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.target = Path(target)
+        self.poll = poll
+        self.training = training  # `evotui demo`'s child: its state shows in the info line
+        self.log_path = log_path
+        self.training_state = "training…" if training is not None else ""
+        self.index: RunIndex | None = None
+        self.base_dir: Path | None = None  # a daemon base folder, for the versions view
+        self.current_step: int | None = None
+        self.follow = True
+        self.sort = SORTS[0]
+        self.text_filter = ""
+        self.status_filter = STATUS_FILTERS[0]
+        self.region: str | None = None
+        self.view: StepView | None = None
+        self.cols: list[int] = []
+        self.loading = ""
+        self._dyn: tuple[int, list[dynamics.ExampleDynamics]] | None = None
+        self._timeline_key: tuple[int, int | None, int] | None = None
+
+    # -- layout ------------------------------------------------------------------------------
+    @property
+    def main(self) -> Screen:
+        """The main screen (the app's default one), whichever screen is on top."""
+        return self.screen_stack[0]
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header")
+        yield Timeline(id="timeline")
+        yield Static(id="info")
+        yield Static(id="list-header")
+        yield ExampleList(id="examples")
+        yield ExamplePreview(id="preview")
+        yield Input(placeholder="filter: text in input, expected or output", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.main.query_one(ExampleList).focus()
+        self._apply_size_classes()
+        self.open_target()
+        if self.training is not None:
+            self.set_interval(1.0, self._check_training)
+
+    def _check_training(self) -> None:
+        if self.training is None or self.training_state != "training…":
+            return
+        code = self.training.poll()
+        if code is None:
+            return
+        if code == 0:
+            self.training_state = "training done"
+            self.notify("Training finished.", title="evotui demo")
+        else:
+            self.training_state = f"training failed ({code})"
+            self.notify(
+                f"Training stopped with exit code {code}; see {self.log_path}",
+                title="evotui demo",
+                severity="error",
+                timeout=30,
+            )
+        self.refresh_views()
+
+    def on_resize(self) -> None:
+        self._apply_size_classes()
+        self.call_after_refresh(self.refresh_views)
+
+    def _apply_size_classes(self) -> None:
+        self.set_class(self.size.height >= 32, "-tall")
+        self.set_class(self.size.width >= 120, "-wide")
+
+    # -- opening -----------------------------------------------------------------------------
+    def open_target(self) -> None:
+        target = self.target
+        if (target / "models").is_dir() or (target / "inbox").is_dir():
+            self.base_dir = target
+            for rel in SNAPSHOT_PARENTS:
+                if (target / rel).is_dir():
+                    target = target / rel
+                    break
+        kind = folder_kind(target)
+        if kind == "dataset":
+            self.open_dataset(target)
+        elif kind == "parent":
+            self.show_chooser(target)
+        else:
+            self.loading = ""
+            self.refresh_views()
+            self.start_watch(target, recursive=True)
+
+    def show_chooser(self, parent: Path) -> None:
+        datasets = discover_datasets(parent)
+        self.start_watch(parent, recursive=True)
+        if len(datasets) == 1 and self.index is None and folder_kind(self.target) != "parent":
+            self.open_dataset(datasets[0].path)
+            return
+        self.push_screen(ChooserScreen(parent), callback=self._chosen)
+
+    def _chosen(self, folder: Path | None) -> None:
+        if folder is None:
+            self.exit(0)
+        else:
+            self.open_dataset(folder)
+
+    def open_dataset(self, folder: Path) -> None:
+        index = RunIndex(folder)
+        index.scan()
+        self.index = index
+        self._dyn = None
+        self.current_step = None
+        # The latest good snapshot first: that is what the person came to see.
+        for step in reversed(index.steps()):
+            if index.ingest(step, keep=True):
+                self.current_step = step
+                break
+        self.follow = True
+        self.drain_notices()
+        self.refresh_views()
+        self.start_watch(folder, recursive=False)
+        self.call_after_refresh(self.fill)
+
+    # -- background work ---------------------------------------------------------------------
+    @work(exclusive=True, group="watch")
+    async def start_watch(self, folder: Path, recursive: bool) -> None:
+        async for _ in watch_folder(folder, poll=self.poll, recursive=recursive):
+            self.post_message(FilesChanged())
+
+    @work(thread=True, exclusive=True, group="fill")
+    def fill(self) -> None:
+        index = self.index
+        if index is None:
+            return
+        worker = get_current_worker()
+        last = time.monotonic()
+        for step in index.pending():
+            if worker.is_cancelled or index is not self.index:
+                return
+            index.ingest(step)
+            if time.monotonic() - last >= PROGRESS_EVERY_S:
+                last = time.monotonic()
+                self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
+        self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
+
+    @work(thread=True, exclusive=True, group="rescan")
+    def rescan(self) -> None:
+        index = self.index
+        if index is None:
+            self.call_from_thread(self._rescan_waiting)
+            return
+        result = index.scan()
+        if not result.any:
+            return
+        # The newest new file is read here, so it is on screen without waiting for the fill.
+        for step in index.pending()[:1]:
+            index.ingest(step, keep=True)
+        self.post_message(IndexChanged(result.added, result.changed, result.removed))
+
+    def _rescan_waiting(self) -> None:
+        if self.index is not None:
+            return
+        if isinstance(self.screen, ChooserScreen):
+            self.screen.reload()
+            return
+        self.open_target()
+
+    def on_files_changed(self, message: FilesChanged) -> None:
+        self.rescan()
+
+    def on_index_changed(self, message: IndexChanged) -> None:
+        index = self.index
+        if index is None:
+            return
+        self.drain_notices()
+        steps = index.steps()
+        if self.follow or self.current_step not in steps:
+            self.current_step = self._good_step(len(steps) - 1) if self.follow else (
+                self._nearest(self.current_step)
+            )
+        if index.pending():
+            self.fill()
+        self.refresh_views()
+
+    def on_index_progress(self, message: IndexProgress) -> None:
+        self.drain_notices()
+        self.refresh_views()
+
+    def drain_notices(self) -> None:
+        if self.index is None:
+            return
+        for notice in self.index.drain_notices():
+            self.notify(str(notice), title="Skipped a bad snapshot file", severity="warning")
+
+    # -- the current step --------------------------------------------------------------------
+    def _good_step(self, position: int) -> int | None:
+        """The step at a position in the step list, skipping files that turn out to be bad."""
+        index = self.index
+        if index is None:
+            return None
+        for _ in range(len(index.steps()) + 1):
+            steps = index.steps()
+            if not steps:
+                return None
+            position = max(0, min(position, len(steps) - 1))
+            step = steps[position]
+            if index.step_data(step) is not None:
+                return step
+        return None
+
+    def _nearest(self, step: int | None) -> int | None:
+        index = self.index
+        if index is None or not index.steps():
+            return None
+        steps = index.steps()
+        if step is None:
+            return self._good_step(len(steps) - 1)
+        earlier = [i for i, s in enumerate(steps) if s <= step]
+        return self._good_step(earlier[-1] if earlier else 0)
+
+    def _position(self) -> int:
+        if self.index is None or self.current_step is None:
+            return -1
+        steps = self.index.steps()
+        return steps.index(self.current_step) if self.current_step in steps else -1
+
+    def go_to(self, position: int, follow: bool | None = None) -> None:
+        if self.index is None:
+            return
+        step = self._good_step(position)
+        if step is None:
+            return
+        self.current_step = step
+        if follow is not None:
+            self.follow = follow
+        self.drain_notices()
+        self.refresh_views()
+
+    def action_prev_step(self) -> None:
+        pos = self._position()
+        if pos > 0:
+            self.go_to(pos - 1, follow=False)
+
+    def action_next_step(self) -> None:
+        pos = self._position()
+        if self.index is not None and 0 <= pos < len(self.index.steps()) - 1:
+            self.go_to(pos + 1, follow=False)
+
+    def action_first_step(self) -> None:
+        self.go_to(0, follow=False)
+
+    def action_last_step(self) -> None:
+        if self.index is not None:
+            self.go_to(len(self.index.steps()) - 1, follow=True)
+
+    def action_toggle_follow(self) -> None:
+        if self.follow:
+            self.follow = False
+            self.refresh_views()
+        else:
+            self.action_last_step()
+            self.follow = True
+            self.refresh_views()
+
+    # -- list controls -----------------------------------------------------------------------
+    def _to_main(self) -> None:
+        while len(self.screen_stack) > 1 and self.screen is not self.main:
+            self.pop_screen()
+
+    def action_filter(self) -> None:
+        self._to_main()
+        box = self.main.query_one("#filter", Input)
+        box.display = True
+        self.call_after_refresh(box.focus)  # a widget cannot take focus while it is hidden
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.text_filter = event.value
+        self.refresh_views()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        box = self.main.query_one("#filter", Input)
+        box.display = bool(box.value)
+        self.main.query_one(ExampleList).focus()
+
+    def action_escape(self) -> None:
+        box = self.main.query_one("#filter", Input)
+        if box.has_focus or box.value:
+            box.value = ""
+            box.display = False
+            self.text_filter = ""
+            self.main.query_one(ExampleList).focus()
+            self.refresh_views()
+
+    def action_cycle_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self.refresh_views()
+
+    def action_toggle_regressed(self) -> None:
+        self.status_filter = "all" if self.status_filter == "regressed" else "regressed"
+        self.refresh_views()
+
+    def action_cycle_status(self) -> None:
+        i = STATUS_FILTERS.index(self.status_filter)
+        self.status_filter = STATUS_FILTERS[(i + 1) % len(STATUS_FILTERS)]
+        self.refresh_views()
+
+    def action_cycle_region(self) -> None:
+        options: list[str | None] = [None, *dynamics.REGIONS]
+        self.region = options[(options.index(self.region) + 1) % len(options)]
+        self.refresh_views()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(help_keys()))
+
+    def action_quit(self) -> None:  # type: ignore[override]
+        self.exit(0)
+
+    # -- detail ------------------------------------------------------------------------------
+    @on(ExampleList.Chosen)
+    def _open_detail(self, event: ExampleList.Chosen) -> None:
+        self.push_screen(DetailScreen(event.col))
+
+    @on(ExampleList.Highlighted)
+    def _highlighted(self, event: ExampleList.Highlighted) -> None:
+        self.main.query_one(ExamplePreview).set_example(self.index, self.view, event.col)
+
+    def _step_example(self, delta: int) -> None:
+        screen = self.screen
+        if not isinstance(screen, DetailScreen) or not self.cols:
+            return
+        examples = self.main.query_one(ExampleList)
+        pos = self.cols.index(screen.col) if screen.col in self.cols else 0
+        pos = max(0, min(len(self.cols) - 1, pos + delta))
+        examples.cursor = pos
+        screen.col = self.cols[pos]
+        self.refresh_views()
+
+    def action_next_example(self) -> None:
+        self._step_example(1)
+
+    def action_prev_example(self) -> None:
+        self._step_example(-1)
+
+    # -- teammates' screens ------------------------------------------------------------------
+    def dynamics_now(self) -> list[dynamics.ExampleDynamics]:
+        index = self.index
+        if index is None:
+            return []
+        if self._dyn is None or self._dyn[0] != index.version:
+            self._dyn = (index.version, run_dynamics(index))
+        return self._dyn[1]
+
+    def action_datamap(self) -> None:
+        if self.index is None or not _module_available("evotui.widgets.datamap"):
+            self.notify("The data map is not available in this build.", severity="warning")
+            return
+        from evotui.widgets.datamap import DataMapScreen  # type: ignore[import-not-found]
+
+        col = self.main.query_one(ExampleList).selected_col
+        selected = self.index.example_ids[col] if col is not None else None
+        self.push_screen(DataMapScreen(self.dynamics_now(), selected), callback=self._map_chosen)
+
+    def _map_chosen(self, example_id: int | None) -> None:
+        if example_id is None or self.index is None:
+            return
+        col = self.index.col_of.get(example_id)
+        if col is None:
+            return
+        examples = self.main.query_one(ExampleList)
+        if col not in self.cols:  # make it visible: clear the filters that hide it
+            self.text_filter, self.status_filter, self.region = "", "all", None
+            self.main.query_one("#filter", Input).value = ""
+            self.refresh_views()
+        examples.select_col(col)
+
+    def action_versions(self) -> None:
+        if self.base_dir is None:
+            self.notify(
+                "Model versions: open a daemon base folder (with models/ or inbox/).",
+                severity="information",
+            )
+            return
+        if not _module_available("evotui.widgets.versions"):
+            self.notify("The versions view is not available in this build.", severity="warning")
+            return
+        from evotui.widgets.versions import VersionsScreen  # type: ignore[import-not-found]
+
+        self.push_screen(VersionsScreen(self.base_dir), callback=self._version_chosen)
+
+    def _version_chosen(self, folder: Path | None) -> None:
+        if folder is not None and Path(folder).is_dir():
+            self.open_dataset(Path(folder))
+
+    # -- command palette ---------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for key in KEYS:
+            if key.action == "quit":
+                continue
+            yield SystemCommand(
+                key.description.split(" (")[0],
+                f"{key.description} [{key.label}]",
+                partial(self.run_action, key.action),
+            )
+        yield SystemCommand(
+            "Example detail", "Open the selected example [Enter]", self._palette_detail
+        )
+        yield from super().get_system_commands(screen)
+
+    def _palette_detail(self) -> None:
+        self.main.query_one(ExampleList).action_choose()
+
+    # -- drawing -----------------------------------------------------------------------------
+    def info_line(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        view, index = self.view, self.index
+        if index is None or view is None:
+            text.append(f" watching {self.target}", style="dim")
+            if self.training_state:
+                text.append(f" · {self.training_state}", style="italic")
+            return text
+        total = len(index.example_ids)
+        text.append(f" {len(self.cols)}/{total} examples", style="bold")
+        text.append(f" · sort {self.sort}")
+        if self.text_filter:
+            text.append(f" · “{self.text_filter}”", style="bold yellow")
+        if self.status_filter != "all":
+            text.append(f" · only {self.status_filter}", style="bold yellow")
+        if self.region:
+            text.append(f" · {self.region}", style="bold yellow")
+        right = int(view.correct.sum())
+        regressed = int(view.regressed.sum())
+        text.append(f" · ✓{right} ✗{total - right}", style="dim")
+        if regressed:
+            text.append(f" ↓{regressed}", style="bold red")
+        if self.training_state:
+            text.append(f" · {self.training_state}", style="italic")
+        return text
+
+    def refresh_views(self) -> None:
+        index = self.index
+        view = None
+        if index is not None and self.current_step is not None:
+            view = step_view(index, self.current_step)
+            if view is None:  # the file went bad under us
+                self.drain_notices()
+                self.current_step = self._nearest(self.current_step)
+                if self.current_step is not None:
+                    view = step_view(index, self.current_step)
+        self.view = view
+        if index is not None:
+            total = len(index.steps())
+            loaded = index.loaded_count()
+            self.loading = f"reading {loaded}/{total}" if loaded < total else ""
+        dataset = index.dataset if index else self.target.name
+        waiting = f"waiting for snapshots in {self.target}"
+        header = self.main.query_one(RunHeader)
+        header.set_state(dataset, view, self.follow, self.loading, waiting)
+        mats = index.matrices() if index is not None else None
+        timeline = self.main.query_one(Timeline)
+        key = (index.version if index else -1, self.current_step, timeline.size.width)
+        if key != self._timeline_key:
+            self._timeline_key = key
+            if mats is not None:
+                timeline.set_data(mats.steps, mats.accuracy, mats.avg_loss, self.current_step)
+            else:
+                timeline.set_data([], mats.accuracy if mats else [], [], None)  # type: ignore[arg-type]
+        examples = self.main.query_one(ExampleList)
+        if index is not None and view is not None:
+            needs_dyn = self.sort in ("forgetting", "learned at") or self.region is not None
+            dyn = self.dynamics_now() if needs_dyn else None
+            self.cols = order_rows(
+                index, view, self.sort, self.text_filter, self.status_filter, self.region, dyn
+            )
+        else:
+            self.cols = []
+        examples.placeholder = (
+            "No example matches the filters."
+            if view is not None
+            else f"Waiting for snapshots in {self.target} …"
+        )
+        examples.set_data(index, view, self.cols, mats)
+        self.main.query_one("#info", Static).update(self.info_line())
+        self.main.query_one("#list-header", Static).update(header_text(examples.size.width or 80))
+        self.main.query_one(ExamplePreview).set_example(index, view, examples.selected_col)
+        screen = self.screen
+        if isinstance(screen, DetailScreen) and index is not None and view is not None:
+            screen.show(index, view, screen.col, dataset, self.follow, self.loading)

@@ -1,0 +1,36 @@
+"""Messages the viewer posts to itself. A burst of file events or of background progress merges
+into one message in the queue (``can_replace``), so a fast writer never floods the UI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+
+@dataclass
+class FilesChanged(Message):
+    """Something under the watched folder changed: rescan it."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, FilesChanged)
+
+
+@dataclass
+class IndexProgress(Message):
+    """The background fill read more snapshots (``loaded`` of ``total``)."""
+
+    loaded: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, IndexProgress)
+
+
+@dataclass
+class IndexChanged(Message):
+    """A rescan found new, changed or removed snapshot files."""
+
+    added: list[int]
+    changed: list[int]
+    removed: list[int]

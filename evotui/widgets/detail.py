@@ -1,0 +1,121 @@
+"""The detail of one example: input, expected, output with a diff, and its history step by step."""
+
+from __future__ import annotations
+
+import math
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from evotui.diff import counts, diff_output
+from evotui.index import HistoryRow, RunIndex, StepView
+from evotui.widgets.header import RunHeader
+from evotui.widgets.preview import example_summary
+from evotui.widgets.render import diff_text, fmt_loss, legend, visible
+
+
+class HistoryTable(DataTable, inherit_bindings=False):
+    """Rows only move up and down: ←/→ belong to the app (previous/next snapshot)."""
+
+    BINDINGS = [
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("down", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+    ]
+
+
+def detail_body(index: RunIndex, view: StepView, col: int) -> Group:
+    output = view.outputs[col] or ""
+    expected = index.expected[col]
+    pieces = diff_output(expected, output)
+    missing, extra = counts(pieces)
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold dim", no_wrap=True)
+    grid.add_column(ratio=1, overflow="fold")
+    grid.add_row("input", Text(index.inputs[col]))
+    grid.add_row("expected", Text(expected, style="green"))
+    grid.add_row("output", Text(output or "(empty)", style="" if output else "dim"))
+    grid.add_row("diff", diff_text(pieces) if pieces else Text("(both empty)", style="dim"))
+    verdict = Text.assemble(
+        legend(), (f"  {missing} missing, {extra} extra characters", "dim")
+    )
+    grid.add_row("", verdict)
+    return Group(example_summary(index, view, col), Text(""), grid)
+
+
+class DetailScreen(Screen[None]):
+    """Follows the app's current step: ←/→ still move through snapshots while it is open."""
+
+    BINDINGS = [
+        Binding("escape,enter,backspace", "app.pop_screen", "Back"),
+        Binding("n", "app.next_example", "Next example"),
+        Binding("p", "app.prev_example", "Prev example"),
+    ]
+
+    def __init__(self, col: int) -> None:
+        super().__init__()
+        self.col = col
+        self._history_key: tuple[int, int] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="detail-header")
+        with VerticalScroll(id="detail-top"):
+            yield Static(id="detail-body")
+        yield Static(" history · one row per snapshot", id="history-title")
+        yield HistoryTable(id="history", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(HistoryTable)
+        table.add_column("step", key="step")
+        table.add_column(" ", key="ok")
+        table.add_column("loss", key="loss")
+        table.add_column("sim", key="sim")
+        table.add_column("output", key="output")
+        self.app.call_later(self.app.refresh_views)  # type: ignore[attr-defined]
+        table.focus()
+
+    def show(
+        self, index: RunIndex, view: StepView, col: int, dataset: str, follow: bool, loading: str
+    ) -> None:
+        self.col = col
+        self.query_one(RunHeader).set_state(dataset, view, follow, loading)
+        self.query_one("#detail-body", Static).update(detail_body(index, view, col))
+        self._fill_history(index, view, col)
+
+    def _fill_history(self, index: RunIndex, view: StepView, col: int) -> None:
+        table = self.query_one(HistoryTable)
+        key = (col, index.version)
+        if key != self._history_key:
+            self._history_key = key
+            rows = index.history(index.example_ids[col])
+            table.clear()
+            previous = None
+            for row in rows:
+                table.add_row(*self._cells(row, previous), key=str(row.step))
+                previous = row.output
+        try:
+            target = table.get_row_index(str(view.step))
+        except Exception:  # the current step is not loaded yet
+            return
+        if table.cursor_row != target:
+            table.move_cursor(row=target, animate=False)
+
+    @staticmethod
+    def _cells(row: HistoryRow, previous: str | None) -> tuple[Text, ...]:
+        same = previous is not None and previous == row.output
+        output = Text(visible(row.output) or "(empty)", style="dim" if same else "")
+        return (
+            Text(str(row.step), justify="right"),
+            Text("✓", style="bold green") if row.correct else Text("✗", style="red"),
+            Text(fmt_loss(row.loss, 6)),
+            Text("—" if math.isnan(row.similarity) else f"{row.similarity:.2f}"),
+            output,
+        )

@@ -1,0 +1,153 @@
+"""evotui.dynamics on hand-made matrices: the definitions, the edge cases, the statuses."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from evotui.dynamics import (
+    AMBIGUOUS,
+    EASY,
+    HARD,
+    REGRESSION_LOSS_MARGIN,
+    compute_dynamics,
+    example_status,
+    example_statuses,
+    region_for,
+    regression_mask,
+    regression_reason,
+)
+
+STEPS = [0, 10, 25, 50]
+
+
+def test_learned_at_and_forgetting_follow_the_definitions() -> None:
+    correct = np.array(
+        [
+            # early  late  relearn  never  slipped-at-end
+            [False, False, False, False, False],
+            [True, False, True, False, True],
+            [True, False, False, False, True],
+            [True, True, True, False, False],
+        ]
+    )
+    loss = np.full(correct.shape, 1.0)
+    out = compute_dynamics(STEPS, loss, correct, [10, 11, 12, 13, 14])
+    assert [d.example_id for d in out] == [10, 11, 12, 13, 14]
+    assert [d.learned_at_step for d in out] == [10, 50, 50, None, None]
+    assert [d.forgetting_events for d in out] == [0, 0, 1, 0, 1]
+    assert [d.correctness for d in out] == [0.75, 0.25, 0.5, 0.0, 0.5]
+
+
+def test_confidence_is_mean_probability_and_variability_its_population_std() -> None:
+    loss = np.array([[0.0], [math.log(2)], [math.log(4)], [100.0]])
+    correct = np.zeros((4, 1), dtype=bool)
+    (d,) = compute_dynamics(STEPS, loss, correct, [0])
+    probs = np.array([1.0, 0.5, 0.25, math.exp(-100)])
+    assert d.confidence == pytest.approx(probs.mean())
+    assert d.variability == pytest.approx(probs.std(ddof=0))
+    assert d.variability != pytest.approx(probs.std(ddof=1))
+
+
+def test_nan_loss_is_left_out_not_a_crash() -> None:
+    loss = np.array([[np.nan, np.nan], [0.0, np.nan], [0.0, np.nan], [np.nan, np.nan]])
+    correct = np.array([[False, False], [True, True], [True, True], [True, True]])
+    first, no_loss = compute_dynamics(STEPS, loss, correct, [0, 1])
+    assert first.confidence == pytest.approx(1.0)
+    assert first.variability == pytest.approx(0.0)
+    assert first.region == EASY
+    # No finite loss at all: NaN measures, region from correctness (0.75 right -> easy).
+    assert math.isnan(no_loss.confidence) and math.isnan(no_loss.variability)
+    assert no_loss.region == EASY
+    assert no_loss.learned_at_step == 10
+
+
+def test_absent_snapshots_are_skipped_for_that_example() -> None:
+    # Example 1 is missing from the step-10 snapshot (tracked set changed): its sequence is
+    # right, right, wrong -> one forgetting event, never learned.
+    correct = np.array([[1.0, 1.0], [1.0, np.nan], [1.0, 1.0], [1.0, 0.0]])
+    loss = np.array([[0.1, 0.1], [0.1, 5.0], [0.1, 0.1], [0.1, 2.0]])
+    a, b = compute_dynamics(STEPS, loss, correct, [0, 1])
+    assert (a.learned_at_step, a.snapshots) == (0, 4)
+    assert (b.learned_at_step, b.forgetting_events, b.snapshots) == (None, 1, 3)
+    # The absent snapshot's loss (5.0) must not count.
+    assert b.confidence == pytest.approx(np.mean(np.exp(-np.array([0.1, 0.1, 2.0]))))
+
+
+def test_absent_from_last_snapshot_is_not_learned() -> None:
+    correct = np.array([[1.0], [1.0], [1.0], [np.nan]])
+    (d,) = compute_dynamics(STEPS, np.zeros((4, 1)), correct, [0])
+    assert d.learned_at_step is None
+
+
+def test_shape_mismatch_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        compute_dynamics(STEPS, np.zeros((3, 2)), np.zeros((4, 2), dtype=bool), [0, 1])
+
+
+def test_empty_inputs() -> None:
+    assert compute_dynamics([], np.zeros((0, 0)), np.zeros((0, 0), dtype=bool), []) == []
+    (d,) = compute_dynamics([], np.zeros((0, 1)), np.zeros((0, 1), dtype=bool), [7])
+    assert d.learned_at_step is None and d.forgetting_events == 0
+
+
+def test_regions() -> None:
+    assert region_for(0.95, 0.05) == EASY
+    assert region_for(0.05, 0.02) == HARD
+    assert region_for(0.5, 0.4) == AMBIGUOUS
+    assert region_for(0.5, 0.0) == EASY  # the middle case splits at EASY_CONFIDENCE
+    assert region_for(0.49, 0.0) == HARD
+
+
+def test_regression_reason() -> None:
+    assert regression_reason(0.1, True, 0.2, False) == "right → wrong"
+    assert regression_reason(0.1, True, 0.94, False) == "right → wrong"
+    assert regression_reason(0.1, False, 0.94, False) == "loss +0.84"
+    assert regression_reason(0.1, True, 0.1 + REGRESSION_LOSS_MARGIN / 2, True) is None
+    assert regression_reason(1.0, False, 0.5, True) is None
+    assert regression_reason(math.nan, False, 3.0, False) is None
+    assert regression_reason(0.1, False, math.nan, False) is None
+
+
+def test_regression_mask_agrees_with_reason() -> None:
+    rng = np.random.default_rng(0)
+    prev_loss, loss = rng.uniform(0, 2, 200), rng.uniform(0, 2, 200)
+    prev_loss[::17] = np.nan
+    prev_ok, ok = rng.random(200) < 0.5, rng.random(200) < 0.5
+    mask = regression_mask(prev_loss, prev_ok, loss, ok)
+    expected = [
+        regression_reason(a, bool(b), c, bool(d)) is not None
+        for a, b, c, d in zip(prev_loss, prev_ok, loss, ok, strict=True)
+    ]
+    assert mask.tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("history", "status"),
+    [
+        ([], "not yet"),
+        ([False, False], "not yet"),
+        ([False, True], "learned"),
+        ([True, True], "learned"),
+        ([True, False], "regressed"),
+        ([True, False, False], "forgotten"),
+        ([True, False, True], "relearned"),
+        ([False, True, False, True], "relearned"),
+    ],
+)
+def test_example_status(history: list[bool], status: str) -> None:
+    assert example_status(history) == status
+
+
+def test_example_statuses_vectorised_matches() -> None:
+    histories = [
+        [False, False, False],
+        [False, True, True],
+        [True, True, False],
+        [True, False, False],
+        [True, False, True],
+    ]
+    matrix = np.array(histories).T
+    assert example_statuses(matrix) == [example_status(h) for h in histories]

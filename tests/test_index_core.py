@@ -1,0 +1,171 @@
+"""evotui.index: lazy scan, latest first, background fill, bad files as notices that are picked
+up again once whole, dataset discovery, and the per-step view (sort, filter, regressions)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evotui import dynamics
+from evotui.demo import write_synthetic_run
+from evotui.index import (
+    RunIndex,
+    discover_datasets,
+    folder_kind,
+    order_rows,
+    regression_text,
+    run_dynamics,
+    sparkline,
+    step_view,
+)
+from evotui.snapshot import build_snapshot, snapshot_filename, write_json_atomic
+
+
+def _example(i: int, output: str, loss: float, expected: str = "4") -> dict[str, object]:
+    return {
+        "example_id": i,
+        "input": f"question {i}",
+        "expected_output": expected,
+        "model_output": output,
+        "loss": loss,
+        "similarity": 1.0 if output == expected else 0.0,
+        "exact_match": output == expected,
+    }
+
+
+def _write(folder: Path, step: int, rows: list[dict[str, object]]) -> Path:
+    return write_json_atomic(folder / snapshot_filename(step), build_snapshot(folder.name, step, rows))
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    folder = tmp_path / "arith"
+    write_synthetic_run(folder, [0, 10, 20, 30, 40], 12, total_steps=40)
+    return folder
+
+
+def test_scan_is_lazy_and_latest_reads_first(run: Path) -> None:
+    index = RunIndex(run)
+    result = index.scan()
+    assert result.added == [0, 10, 20, 30, 40]
+    assert index.loaded_count() == 0  # scanning parses nothing
+    assert index.steps() == [0, 10, 20, 30, 40]
+    assert index.pending() == [40, 30, 20, 10, 0]
+    snap = index.snapshot(40)
+    assert snap is not None and snap.training_step == 40
+    assert index.loaded_count() == 1
+    assert index.snapshot(40) is snap  # cached
+    for step in index.pending():
+        assert index.ingest(step)
+    mats = index.matrices()
+    assert mats.steps == [0, 10, 20, 30, 40]
+    assert mats.loss.shape == (5, 12)
+    assert not np.isnan(mats.loss).any()
+    assert index.scan().any is False
+
+
+def test_bad_files_are_notices_and_picked_up_once_whole(run: Path) -> None:
+    index = RunIndex(run)
+    index.scan()
+    good = (run / "step_000040.json").read_bytes()
+    cases = {
+        50: good[: len(good) // 2],  # truncated
+        60: b"not json at all",
+        70: good.replace(b'"schema_version": 1', b'"schema_version": 9'),
+        80: good.replace(b'"summary"', b'"summery"'),
+    }
+    for step, data in cases.items():
+        (run / snapshot_filename(step)).write_bytes(data)
+    index.scan()
+    for step in cases:
+        assert index.step_data(step) is None
+    notices = index.drain_notices()
+    assert len(notices) == 4
+    assert all("step_0000" in str(n) for n in notices)
+    assert any("schema_version" in n.problem for n in notices)
+    assert index.drain_notices() == []  # each bad version of a file is reported once
+    assert index.steps() == [0, 10, 20, 30, 40]
+    assert index.latest() == 40
+    # the truncated file is completed: a new (mtime, size) makes it count again
+    rows = [_example(i, "4", 0.1) for i in range(12)]
+    time.sleep(0.01)
+    _write(run, 50, rows)
+    result = index.scan()
+    assert 50 in result.changed
+    assert index.step_data(50) is not None
+    assert index.latest() == 80 or 50 in index.steps()
+    assert 50 in index.steps()
+
+
+def test_changed_file_is_reread(tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    _write(folder, 0, [_example(0, "x", 2.0)])
+    index = RunIndex(folder)
+    index.scan()
+    assert index.step_data(0).outputs[0] == "x"
+    path = _write(folder, 0, [_example(0, "four!", 1.0)])
+    os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert index.scan().changed == [0]
+    assert index.step_data(0).outputs[0] == "four!"
+    path.unlink()
+    assert index.scan().removed == [0]
+    assert index.steps() == []
+
+
+def test_step_view_regressions_status_and_history(tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    # example 0: right then wrong (regressed); 1: loss rises by 0.5 while right; 2: learned late
+    _write(folder, 0, [_example(0, "4", 0.2), _example(1, "4", 0.1), _example(2, "x", 3.0)])
+    _write(folder, 10, [_example(0, "5", 0.3), _example(1, "4", 0.6), _example(2, "4", 0.2)])
+    index = RunIndex(folder)
+    index.scan()
+    view = step_view(index, 10)
+    assert view is not None
+    assert view.position == 2 and view.count == 2 and view.prev_step == 0
+    assert view.regressed.tolist() == [True, True, False]
+    assert regression_text(view, 0) == dynamics.RIGHT_TO_WRONG
+    assert regression_text(view, 1) == "loss +0.50"
+    assert regression_text(view, 2) is None
+    for step in index.pending():
+        index.ingest(step)
+    view = step_view(index, 10)
+    assert view.status == [dynamics.REGRESSED, dynamics.LEARNED, dynamics.LEARNED]
+    assert order_rows(index, view, status="regressed") == [0, 1]
+    assert order_rows(index, view, sort="loss") == [1, 0, 2]
+    assert order_rows(index, view, sort="loss change") == [1, 0, 2]
+    assert order_rows(index, view, status="wrong") == [0]
+    assert order_rows(index, view, text="question 2") == [2]
+    dyn = run_dynamics(index)
+    assert [d.learned_at_step for d in dyn] == [None, 0, 10]
+    assert order_rows(index, view, sort="learned at", dyn=dyn) == [1, 2, 0]
+    assert order_rows(index, view, sort="forgetting", dyn=dyn)[0] == 0
+    history = index.history(0)
+    assert [(h.step, h.output, h.correct) for h in history] == [(0, "4", True), (10, "5", False)]
+
+
+def test_discover_datasets_most_recent_first(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    write_synthetic_run(old, [0, 10], 3)
+    write_synthetic_run(new, [0], 3)
+    past = time.time() - 3600
+    for path in old.iterdir():
+        os.utime(path, (past, past))
+    (tmp_path / "not-a-run").mkdir()
+    found = discover_datasets(tmp_path)
+    assert [d.name for d in found] == ["new", "old"]
+    assert found[1].snapshots == 2 and found[1].latest_step == 10
+    assert folder_kind(tmp_path) == "parent"
+    assert folder_kind(new) == "dataset"
+    assert folder_kind(tmp_path / "not-a-run") == "empty"
+    assert folder_kind(tmp_path / "nope") == "missing"
+
+
+def test_sparkline() -> None:
+    assert sparkline(np.array([3.0, 2.0, 1.0, 0.0]), 10) == "█▅▃▁"
+    assert len(sparkline(np.linspace(5, 0, 1000), 12)) == 12
+    assert sparkline(np.array([1.0, np.nan, 1.0]), 5) == "▁ ▁"
+    assert sparkline(np.array([]), 5) == ""

@@ -1,0 +1,425 @@
+"""One snapshot: batched teacher-forced loss and batched greedy generation on the tracked examples.
+
+The capture is a guest in someone else's training run, so it
+* computes without gradients (``torch.inference_mode``), in eval mode, restoring the mode after;
+* saves and restores every RNG it could touch (python, numpy, torch CPU and CUDA), so the run
+  ends with bit-identical weights to the same run without tracking;
+* never raises: any error (a full disk, a read-only folder, out of memory) becomes one log line.
+
+Under ``torch.distributed`` every rank computes an equal share of the examples (all ranks must
+run the same forwards for sharded models), rank 0 gathers the rows and is the only one to write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rapidfuzz.distance import Levenshtein
+
+from evotui.snapshot import build_snapshot, exact_match, snapshot_filename, write_json_atomic
+from tracker.data import TrainingExample
+
+DEFAULT_MAX_EXAMPLES = 100
+DEFAULT_BATCH_SIZE = 128  # 100 tracked examples fit one batch: one forward + one generate
+GENERATION_MARGIN = 8  # extra tokens past the longest expected answer, to see run-on output
+TOKEN_LOSSES_UP_TO = 32  # per-token losses are stored for answers this short (keeps files small)
+
+LogFn = Callable[[str], None]
+
+
+def console(line: str) -> None:
+    """Print above a running tqdm bar when there is one (the Trainer's), else plainly."""
+    try:
+        from tqdm.auto import tqdm
+
+        tqdm.write(line, file=sys.stdout)
+    except Exception:
+        print(line, flush=True)
+    sys.stdout.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedExample:
+    """A training example followed through the run; ``example_id`` is its index in the file."""
+
+    example_id: int
+    input: str
+    prompt: str
+    expected_output: str
+    line: int = 0
+
+
+def select_tracked(
+    examples: Sequence[TrainingExample],
+    max_examples: int | None = DEFAULT_MAX_EXAMPLES,
+    seed: int = 0,
+) -> list[TrackedExample]:
+    """At most ``max_examples`` examples, chosen from the data and the seed alone, in id order.
+
+    Nothing about the training state goes in, so a run resumed from a checkpoint tracks the same
+    set in the same order. A private ``random.Random`` leaves the global RNG untouched.
+    """
+    count = len(examples)
+    if max_examples is None or max_examples >= count:
+        chosen = list(range(count))
+    else:
+        digest = hashlib.sha256()
+        for example in examples:
+            digest.update(example.prompt.encode() + b"\0" + example.output.encode() + b"\0")
+        rng = random.Random(f"evotui:{seed}:{digest.hexdigest()}")
+        chosen = sorted(rng.sample(range(count), max(0, max_examples)))
+    return [
+        TrackedExample(
+            example_id=index,
+            input=examples[index].input,
+            prompt=examples[index].prompt,
+            expected_output=examples[index].output,
+            line=examples[index].line,
+        )
+        for index in chosen
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureResult:
+    """What one successful capture produced (rank 0 only)."""
+
+    step: int
+    path: Path
+    accuracy: float
+    avg_loss: float | None
+    correct: int
+    total: int
+    seconds: float
+    snapshot: dict[str, Any] = field(repr=False)
+
+
+# --- RNG and mode hygiene ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RngState:
+    python: Any
+    numpy: Any
+    torch_cpu: torch.Tensor
+    cuda: list[torch.Tensor] | None
+
+
+def save_rng() -> RngState:
+    cuda = None
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        cuda = torch.cuda.get_rng_state_all()
+    return RngState(random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda)
+
+
+def restore_rng(state: RngState) -> None:
+    random.setstate(state.python)
+    np.random.set_state(state.numpy)
+    torch.set_rng_state(state.torch_cpu)
+    if state.cuda is not None:
+        torch.cuda.set_rng_state_all(state.cuda)
+
+
+def _dist_info() -> tuple[int, int]:
+    """``(rank, world_size)``; ``(0, 1)`` outside torch.distributed."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def rank_share(count: int, rank: int, world: int) -> list[int]:
+    """This rank's indices: equal-sized contiguous shares, short ones padded with a repeat.
+
+    Equal sizes matter: with a sharded model every rank must run the same number of forwards.
+    The repeats are dropped again when rank 0 assembles the rows.
+    """
+    if count == 0:
+        return []
+    size = math.ceil(count / world)
+    share = list(range(rank * size, min(count, (rank + 1) * size)))
+    while len(share) < size:
+        share.append(share[-1] if share else count - 1)
+    return share
+
+
+# --- the capture engine -----------------------------------------------------------------------
+
+
+class CaptureEngine:
+    """Computes and writes snapshots of a fixed list of tracked examples."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        tracked: Sequence[TrackedExample],
+        *,
+        dataset: str,
+        snapshots_dir: str | os.PathLike[str],
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_new_tokens: int | None = None,
+        max_length: int | None = None,
+        log: LogFn = console,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.tracked = list(tracked)
+        self.dataset = dataset
+        self.folder = Path(snapshots_dir) / dataset
+        self.batch_size = max(1, batch_size)
+        self.log = log
+        self.pad_id = _pad_id(tokenizer)
+        self.eos_id = tokenizer.eos_token_id
+        self.prefix = bos_prefix(tokenizer)
+        # Tokenised once: the same ids every capture, and no tokenizer cost inside training.
+        self.prompt_ids = [self.prefix + encode_text(tokenizer, ex.prompt) for ex in self.tracked]
+        self.answer_ids = [encode_text(tokenizer, ex.expected_output) for ex in self.tracked]
+        longest = max((len(ids) for ids in self.answer_ids), default=0)
+        self.max_new_tokens = max_new_tokens or longest + GENERATION_MARGIN
+        self.max_length = max_length
+
+    # The pure computation: rows for the examples at ``indices``, no RNG, file or mode handling.
+    def compute_rows(self, model: Any, indices: Sequence[int]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        distributed = _dist_info()[1] > 1
+        for start in range(0, len(indices), self.batch_size):
+            batch = list(indices[start : start + self.batch_size])
+            losses = self._batch_losses(model, batch)
+            outputs, gen_seconds = self._batch_generate(model, batch, synced=distributed)
+            for index, (loss, token_losses), output in zip(batch, losses, outputs, strict=True):
+                example = self.tracked[index]
+                row: dict[str, Any] = {
+                    "example_id": example.example_id,
+                    "input": example.input,
+                    "expected_output": example.expected_output,
+                    "model_output": output,
+                    "loss": loss,
+                    "similarity": similarity(output, example.expected_output),
+                    "exact_match": exact_match(output, example.expected_output),
+                    "answer_tokens": len(token_losses),
+                    "gold_prob": math.exp(-loss * len(token_losses)) if token_losses else None,
+                    "line": example.line,
+                    "generation_seconds": round(gen_seconds / len(batch), 6),
+                }
+                if len(token_losses) <= TOKEN_LOSSES_UP_TO:
+                    row["token_losses"] = [round(value, 5) for value in token_losses]
+                rows.append(row)
+        return rows
+
+    def _limits(self, index: int, room_for: int) -> tuple[list[int], list[int]]:
+        """Prompt and answer ids cut to fit the model's context, keeping the prompt's end."""
+        prompt, answer = self.prompt_ids[index], self.answer_ids[index]
+        if self.max_length is None:
+            return prompt, answer
+        answer = answer[: max(1, self.max_length - 1)]
+        keep = max(1, self.max_length - max(room_for, len(answer)))
+        return prompt[-keep:], answer
+
+    def _batch_losses(self, model: Any, batch: list[int]) -> list[tuple[float, list[float]]]:
+        device = _device(model)
+        seqs, spans = [], []
+        for index in batch:
+            prompt, answer = self._limits(index, 0)
+            seqs.append(prompt + answer)
+            spans.append((len(prompt), len(prompt) + len(answer)))
+        width = max(len(seq) for seq in seqs)
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for row, seq in enumerate(seqs):  # right padding: positions stay 0..n-1, no position ids
+            ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+            mask[row, : len(seq)] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+        # Position t predicts token t+1: the answer's tokens are predicted from start-1 .. end-2.
+        logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        token_nll = -logprobs.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1).cpu()
+        results = []
+        for row, (start, end) in enumerate(spans):
+            values = token_nll[row, start - 1 : end - 1].tolist() if end > start else []
+            results.append((sum(values) / len(values) if values else math.nan, values))
+        return results
+
+    def _batch_generate(
+        self, model: Any, batch: list[int], *, synced: bool = False
+    ) -> tuple[list[str], float]:
+        from transformers import GenerationConfig
+
+        device = _device(model)
+        prompts = [self._limits(index, self.max_new_tokens)[0] for index in batch]
+        width = max(len(prompt) for prompt in prompts)
+        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, prompt in enumerate(prompts):  # left padding: all prompts end where output starts
+            ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+            mask[row, width - len(prompt) :] = 1
+        config = GenerationConfig(
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            pad_token_id=self.pad_id,
+            eos_token_id=self.eos_id,
+        )
+        started = time.perf_counter()
+        out = model.generate(
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
+            generation_config=config,
+            synced_gpus=synced,
+        )
+        seconds = time.perf_counter() - started
+        texts = self.tokenizer.batch_decode(out[:, width:].cpu(), skip_special_tokens=True)
+        return texts, seconds
+
+    def capture(self, model: Any, step: int, *, is_main: bool = True) -> CaptureResult | None:
+        """Compute, gather and write the snapshot for ``step``; never raises.
+
+        Returns the result on the writing rank, None elsewhere or on failure (already logged).
+        """
+        rank, world = _dist_info()
+        if world == 1 and not is_main:
+            return None
+        main = rank == 0 if world > 1 else is_main
+        started = time.perf_counter()
+        if main:
+            self.log(f"📸 Capturing evolution snapshot at step {step}")
+            self.log(f"   Evaluating {len(self.tracked)} examples...")
+        rng = save_rng()
+        was_training = bool(getattr(model, "training", False))
+        rows: list[dict[str, Any]] | None = None
+        error: str | None = None
+        try:
+            model.eval()
+            share = rank_share(len(self.tracked), rank, world)
+            with torch.inference_mode():
+                local = list(zip(share, self.compute_rows(model, share), strict=True))
+            rows = self._gather(local, world, rank)
+        except Exception as exc:  # anything at all: the run must go on
+            error = _one_line(exc)
+            _free_cuda_memory()
+        finally:
+            model.train(was_training)
+            restore_rng(rng)
+        if error is None and world > 1:
+            error = self._gathered_error  # another rank failed
+        if not main:
+            return None
+        if error is not None or rows is None:
+            self.log(f"   ✗ Snapshot at step {step} failed: {error} (training goes on)")
+            return None
+        try:
+            return self._write(step, rows, time.perf_counter() - started)
+        except Exception as exc:
+            self.log(f"   ✗ Snapshot at step {step} not saved: {_one_line(exc)} (training goes on)")
+            return None
+
+    _gathered_error: str | None = None
+
+    def _gather(
+        self, local: list[tuple[int, dict[str, Any]]], world: int, rank: int
+    ) -> list[dict[str, Any]] | None:
+        self._gathered_error = None
+        if world == 1:
+            return [row for _, row in local]
+        import torch.distributed as dist
+
+        parts: list[Any] | None = [None] * world if rank == 0 else None
+        dist.gather_object(local, parts, dst=0)
+        if rank != 0 or parts is None:
+            return None
+        by_index: dict[int, dict[str, Any]] = {}
+        for part in parts:
+            for index, row in part or []:
+                by_index.setdefault(index, row)  # padding repeats are dropped here
+        if len(by_index) != len(self.tracked):
+            self._gathered_error = f"gathered {len(by_index)} of {len(self.tracked)} examples"
+            return None
+        return [by_index[index] for index in range(len(self.tracked))]
+
+    def _write(self, step: int, rows: list[dict[str, Any]], seconds: float) -> CaptureResult:
+        snapshot = build_snapshot(
+            self.dataset,
+            step,
+            rows,
+            summary_extra={
+                "capture_seconds": round(seconds, 4),
+                "max_new_tokens": self.max_new_tokens,
+            },
+        )
+        path = write_json_atomic(self.folder / snapshot_filename(step), snapshot)
+        summary = snapshot["summary"]
+        correct, total = summary["correct"], summary["total_examples"]
+        self.log(f"   ✓ Snapshot saved: {path.name}")
+        self.log(f"   Accuracy: {summary['accuracy']:.0%} ({correct}/{total})")
+        avg = summary["avg_loss"]
+        self.log(f"   Avg Loss: {avg:.3f}" if avg is not None else "   Avg Loss: n/a")
+        return CaptureResult(
+            step=step,
+            path=path,
+            accuracy=summary["accuracy"],
+            avg_loss=avg,
+            correct=correct,
+            total=total,
+            seconds=seconds,
+            snapshot=snapshot,
+        )
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def similarity(output: str, expected: str) -> float:
+    """Normalised Levenshtein similarity in [0, 1] of the trimmed strings (1 = identical)."""
+    return float(Levenshtein.normalized_similarity(output.strip(), expected.strip()))
+
+
+def encode_text(tokenizer: Any, text: str) -> list[int]:
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def bos_prefix(tokenizer: Any) -> list[int]:
+    """``[bos]`` for tokenizers that add one by themselves (Llama-style), else nothing."""
+    bos = getattr(tokenizer, "bos_token_id", None)
+    if bos is None:
+        return []
+    ids = tokenizer("a", add_special_tokens=True)["input_ids"]
+    return [bos] if ids and ids[0] == bos else []
+
+
+def _pad_id(tokenizer: Any) -> int:
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
+        if candidate is not None:
+            return int(candidate)
+    return 0
+
+
+def _device(model: Any) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _free_cuda_memory() -> None:
+    try:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:
+        pass

@@ -1,0 +1,474 @@
+"""The training daemon: train on each JSONL dropped into ``B/inbox/``, keep each model as a version.
+
+A file moves through the base folder ``B`` by renames only, so at every instant it is in exactly
+one place and never lost::
+
+    inbox/x.jsonl --claim--> processing/x.jsonl --train, commit version--> done/x.jsonl
+                              \\--bad line, empty, training error--> failed/x.jsonl
+                                                                  + failed/x.jsonl.reason.txt
+
+Beside a claimed file sits ``processing/.x.jsonl.job.json`` (attempts, a job id, the snapshot
+folder it trains into). After a crash or ``kill -9`` the next start finds the file in
+``processing/`` and trains on it again; one interrupted too often is failed with a reason instead
+of crash-looping. The job id is stored in the version it produced, so a crash between committing
+the version and moving the file to ``done/`` does not train it twice.
+
+Training runs in this process through ``tracker.train.train`` into a staging folder inside
+``B/models/``; :class:`evotui.versions.VersionStore` then publishes it as ``vNNNN`` atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import orjson
+
+from evotui.errors import EvotuiError
+from evotui.snapshot import write_bytes_atomic, write_json_atomic
+from evotui.versions import Version, VersionStore, fsync_dir, utc_now
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+FOLDERS = ("inbox", "processing", "done", "failed", "models", "data/evolution_snapshots")
+EMBEDDED_MODEL = "embedded tiny GPT-2"
+# Names that say "still being written" even when they end in .jsonl (editors, rsync, downloads).
+_PARTIAL = re.compile(r"(^\.|^~|\.(tmp|part|partial|crdownload|swp)$|~$)", re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class DaemonOptions:
+    base_dir: Path
+    once: bool = False
+    steps: int | None = None  # None: the tracker's default
+    model: str | None = None  # None: the embedded tiny model
+    seed: int = 0
+    max_examples: int | None = None
+    schedule: str | None = None
+    poll: bool = False
+    settle_s: float = 0.5  # a file must keep its size and mtime this long before it is claimed
+    max_attempts: int = 3  # interrupted trainings of one file before it is failed
+
+
+@dataclass(slots=True)
+class Outcome:
+    name: str
+    ok: bool
+    version: Version | None = None
+    reason: str = ""
+    moved_to: Path | None = None
+
+
+class DaemonStopped(Exception):
+    """Raised to abandon the current file on a second signal; the file stays in processing/."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    """``folder/name``, or ``stem-2.jsonl``, ``stem-3.jsonl``, ... when taken: never overwrite."""
+    target = folder / name
+    stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
+    suffix = 2
+    while target.exists() or target.is_symlink():
+        target = folder / f"{stem}-{suffix}{dot}{ext}"
+        suffix += 1
+    return target
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class Daemon:
+    """One daemon on one base folder. ``run()`` processes files until told to stop."""
+
+    def __init__(self, options: DaemonOptions, log: Callable[[str], None] | None = None) -> None:
+        self.options = options
+        self.base = Path(options.base_dir)
+        self.inbox = self.base / "inbox"
+        self.processing = self.base / "processing"
+        self.done = self.base / "done"
+        self.failed = self.base / "failed"
+        self.snapshots_root = self.base / "data" / "evolution_snapshots"
+        self.log = log or (lambda line: print(line, flush=True))
+        self.stop_event = threading.Event()
+        self.training = False
+        self.outcomes: list[Outcome] = []
+        self._lock_handle: Any = None
+        self.store: VersionStore | None = None
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        for folder in FOLDERS:
+            (self.base / folder).mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        self.store = VersionStore(self.base, create=True)
+        for leftover in self.store.clean_staging():
+            self.log(f"🧹 removed an unfinished version folder: {leftover.name}")
+
+    def _take_lock(self) -> None:
+        # Two daemons on one inbox would race for files and version numbers; refuse the second.
+        if fcntl is None:  # pragma: no cover
+            return
+        handle = open(self.base / ".daemon.lock", "a+")  # noqa: SIM115 - held for our lifetime
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise EvotuiError(
+                f"{self.base}: another daemon (pid {holder}) is already running on this folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock_handle = handle
+
+    def close(self) -> None:
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    # -- finding files -----------------------------------------------------------------------
+
+    @staticmethod
+    def _wanted(name: str) -> bool:
+        return name.endswith(".jsonl") and not _PARTIAL.search(name)
+
+    def _look(self, folder: Path) -> dict[str, tuple[int, int]]:
+        seen: dict[str, tuple[int, int]] = {}
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return seen
+        for entry in entries:
+            if not self._wanted(entry.name):
+                continue
+            try:
+                if not entry.is_file():
+                    continue
+                stat = entry.stat()
+            except OSError:
+                continue  # vanished between listing and stat: someone else's business
+            seen[entry.name] = (stat.st_size, stat.st_mtime_ns)
+        return seen
+
+    def waiting(self) -> list[str]:
+        """Inbox files that look whole: same size and mtime at two looks ``settle_s`` apart."""
+        first = self._look(self.inbox)
+        if not first:
+            return []
+        time.sleep(self.options.settle_s)
+        second = self._look(self.inbox)
+        stable = [name for name, seen in second.items() if first.get(name) == seen]
+        stable.sort(key=lambda name: (second[name][1], name))  # oldest first
+        return stable
+
+    # -- the job record beside a claimed file ------------------------------------------------
+
+    def _job_path(self, name: str) -> Path:
+        return self.processing / f".{name}.job.json"
+
+    def _read_job(self, name: str) -> dict[str, Any]:
+        try:
+            job = orjson.loads(self._job_path(name).read_bytes())
+            if isinstance(job, dict) and job.get("id"):
+                return job
+        except (OSError, orjson.JSONDecodeError):
+            pass
+        return {"id": uuid.uuid4().hex, "name": name, "attempts": 0, "claimed": utc_now()}
+
+    # -- moving files ------------------------------------------------------------------------
+
+    def claim(self, name: str) -> str | None:
+        """Move ``inbox/name`` into processing/ (one rename); the name it got there, or None."""
+        target = _free_name(self.processing, name)
+        job = {"id": uuid.uuid4().hex, "name": target.name, "original_name": name,
+               "attempts": 0, "claimed": utc_now()}
+        # the job record first: a crash after it but before the rename leaves only a stray record
+        write_json_atomic(self._job_path(target.name), job)
+        try:
+            os.rename(self.inbox / name, target)
+        except FileNotFoundError:
+            self._job_path(target.name).unlink(missing_ok=True)
+            return None  # taken away meanwhile
+        fsync_dir(self.processing)
+        fsync_dir(self.inbox)
+        return target.name
+
+    def _finish(self, name: str, folder: Path) -> Path:
+        target = _free_name(folder, name)
+        os.rename(self.processing / name, target)
+        fsync_dir(folder)
+        fsync_dir(self.processing)
+        self._job_path(name).unlink(missing_ok=True)
+        return target
+
+    def _fail(self, name: str, reason: str) -> Outcome:
+        target = _free_name(self.failed, name)
+        # the reason lands before the file, so a failed file is never found without its reason
+        write_bytes_atomic(target.with_name(target.name + ".reason.txt"), (reason + "\n").encode())
+        os.rename(self.processing / name, target)
+        fsync_dir(self.failed)
+        fsync_dir(self.processing)
+        self._job_path(name).unlink(missing_ok=True)
+        self.log(f"✗ failed {name}: {reason}")
+        self.log(f"   moved to {target.relative_to(self.base)} (+ {target.name}.reason.txt)")
+        return Outcome(name=name, ok=False, reason=reason, moved_to=target)
+
+    # -- training one file -------------------------------------------------------------------
+
+    def _snapshot_name(self, stem: str, job: dict[str, Any]) -> str:
+        """The run's folder under data/evolution_snapshots: the file's stem, suffixed if taken.
+
+        A retried job reuses its own folder after clearing the interrupted run's snapshots (no
+        version refers to them); a folder of any other run is never touched.
+        """
+        assert self.store is not None
+        own = job.get("snapshot_name")
+        versions = self.store.versions() + self.store.backups()
+        referenced = {str(v.meta.get("snapshot_dir") or "") for v in versions}
+        if own and (Path("data/evolution_snapshots") / own).as_posix() not in referenced:
+            shutil.rmtree(self.snapshots_root / own, ignore_errors=True)
+            return str(own)
+        name, suffix = stem, 2
+        while (self.snapshots_root / name).exists():
+            name = f"{stem}-{suffix}"
+            suffix += 1
+        return name
+
+    def process(self, name: str) -> Outcome:
+        """Validate, train and version ``processing/name``, then move it to done/ or failed/."""
+        assert self.store is not None
+        from tracker.data import DataError, load_examples
+
+        path = self.processing / name
+        job = self._read_job(name)
+        job["attempts"] = int(job.get("attempts") or 0) + 1
+        if job["attempts"] > self.options.max_attempts:
+            return self._fail(
+                name, f"training was interrupted {job['attempts'] - 1} times (crash or kill); "
+                "giving up on this file",
+            )
+        for version in self.store.versions():
+            if version.meta.get("job") == job["id"]:  # trained before the crash, not yet moved
+                target = self._finish(name, self.done)
+                self.log(f"✓ done {name} → version {version.id} (found after a restart)")
+                return Outcome(name=name, ok=True, version=version, moved_to=target)
+        self.log(f"📥 picked up {name}")
+        try:
+            examples = load_examples(path)
+        except DataError as exc:
+            where = f"{name}:{exc.line}" if exc.line is not None else name
+            return self._fail(name, f"{where}: {exc.problem}")
+        except EvotuiError as exc:
+            return self._fail(name, str(exc))
+        base = self.store.current_base()
+        start_from = str(base.model_path) if base else self.options.model
+        stem = Path(name).stem
+        job["snapshot_name"] = self._snapshot_name(stem, job)
+        write_json_atomic(self._job_path(name), job)
+        self.log(
+            f"   {len(examples)} examples; training from "
+            f"{base.id if base else (self.options.model or EMBEDDED_MODEL)}"
+        )
+        base_model = (base.meta.get("base_model") if base else None) or (
+            self.options.model or EMBEDDED_MODEL
+        )
+        staging = self.store.staging_dir()
+        try:
+            result = self._train(path, start_from, job["snapshot_name"], staging,
+                                 base_model == EMBEDDED_MODEL)
+        except (KeyboardInterrupt, DaemonStopped):
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        except EvotuiError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            return self._fail(name, str(exc))
+        except Exception as exc:  # a training error fails this file, never the daemon
+            shutil.rmtree(staging, ignore_errors=True)
+            return self._fail(name, f"training failed: {_first_line(exc)}")
+        snapshot_dir = getattr(result, "snapshot_dir", None)
+        meta: dict[str, Any] = {
+            "parent": base.id if base else None,
+            "base_model": base_model,
+            "trained_from": start_from or EMBEDDED_MODEL,
+            "dataset": getattr(result, "dataset", stem),
+            "data_file": job.get("original_name") or name,
+            "data_sha256": _sha256(path),
+            "examples": len(examples),
+            "steps": getattr(result, "steps", self.options.steps),
+            "seed": self.options.seed,
+            "final_accuracy": getattr(result, "final_accuracy", None),
+            "final_avg_loss": getattr(result, "final_avg_loss", None),
+            "snapshot_dir": self._relative(snapshot_dir),
+            "job": job["id"],
+        }
+        try:
+            version = self.store.commit(staging, meta)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        target = self._finish(name, self.done)
+        acc = meta["final_accuracy"]
+        loss = meta["final_avg_loss"]
+        metrics = ""
+        if acc is not None:
+            metrics = f" (accuracy {acc * 100:.0f}%" + (
+                f", avg loss {loss:.3f})" if loss is not None else ")"
+            )
+        self.log(f"✓ done {name} → version {version.id}{metrics}")
+        return Outcome(name=name, ok=True, version=version, moved_to=target)
+
+    def _relative(self, folder: Any) -> str | None:
+        if not folder:
+            return None
+        path = Path(folder)
+        try:
+            return path.resolve().relative_to(self.base.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _train(
+        self, path: Path, start_from: str | None, dataset: str, staging: Path,
+        lineage_is_tiny: bool,
+    ) -> Any:
+        from tracker.train import TrainConfig, train
+
+        settings: dict[str, Any] = {
+            "data_path": path,
+            "model": start_from,
+            "seed": self.options.seed,
+            "snapshots_dir": self.snapshots_root,
+            "output_dir": staging / "model",
+            "track": True,
+            "dataset_name": dataset,
+        }
+        if self.options.steps is not None:
+            settings["steps"] = self.options.steps
+        if self.options.max_examples is not None:
+            settings["max_examples"] = self.options.max_examples
+        if self.options.schedule is not None:
+            settings["schedule"] = self.options.schedule
+        if start_from is not None and lineage_is_tiny:
+            # a version of the embedded model is still a tiny model learning from scratch: it
+            # needs the tiny learning rate, not the gentle one meant for pretrained checkpoints
+            from tracker.tiny import TINY_DEFAULT_LEARNING_RATE
+
+            settings["learning_rate"] = TINY_DEFAULT_LEARNING_RATE
+        settings["progress"] = sys.stderr.isatty()  # no tqdm redraws in a log file
+        from transformers.utils import logging as hf_logging
+
+        bars = hf_logging.is_progress_bar_enabled()
+        if not sys.stderr.isatty():
+            hf_logging.disable_progress_bar()  # "Loading weights" / "Writing shards" bars too
+        self.training = True
+        try:
+            return train(TrainConfig(**settings))
+        finally:
+            self.training = False
+            if bars:
+                hf_logging.enable_progress_bar()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Files left in processing/ by a crash or kill: train on them again (or fail them)."""
+        names = sorted(self._look(self.processing))
+        for name in names:
+            if self.stop_event.is_set():
+                return
+            self.log(f"↻ {name} was left in processing/ (interrupted); trying it again")
+            self.outcomes.append(self.process(name))
+        # job records whose file is gone (a crash between writing one and claiming)
+        for record in self.processing.glob(".*.job.json"):
+            if not (self.processing / record.name[1:-len(".job.json")]).exists():
+                record.unlink(missing_ok=True)
+
+    def drain(self) -> None:
+        """Process every whole file waiting in the inbox, including ones that arrive meanwhile."""
+        while not self.stop_event.is_set():
+            names = self.waiting()
+            if not names:
+                return
+            for name in names:
+                if self.stop_event.is_set():
+                    return
+                claimed = self.claim(name)
+                if claimed is not None:
+                    self.outcomes.append(self.process(claimed))
+
+    def run(self) -> int:
+        self.setup()
+        try:
+            with self._signals():
+                self.recover()
+                self.drain()
+                if self.options.once or self.stop_event.is_set():
+                    return 0
+                self._watch()
+        finally:
+            self.close()
+        return 0
+
+    def _watch(self) -> None:
+        import watchfiles
+
+        how = "polling" if self.options.poll else "watching"
+        self.log(f"👀 {how} {self.inbox} for *.jsonl (Ctrl+C to stop)")
+        # yield_on_timeout: rescan now and then anyway, for files that were still growing
+        for _changes in watchfiles.watch(
+            self.inbox, stop_event=self.stop_event, yield_on_timeout=True, rust_timeout=2000,
+            force_polling=self.options.poll, poll_delay_ms=500, raise_interrupt=False,
+        ):
+            self.drain()
+            if self.stop_event.is_set():
+                break
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            if self.stop_event.is_set() and self.training:
+                raise DaemonStopped(signal.Signals(signum).name)
+            self.stop_event.set()
+            if self.training:
+                self.log("⏸ stopping after the current file (signal again to abandon it; "
+                         "it stays in processing/ and is retried on the next start)")
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)

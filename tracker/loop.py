@@ -1,0 +1,123 @@
+"""``SnapshotTracker``: snapshot capture for any training loop, plain PyTorch included.
+
+    tracker = SnapshotTracker(model, tokenizer, "data/train.jsonl", final_step=1000)
+    tracker.maybe_capture(0)            # the baseline, before any update
+    for step in range(1, 1001):
+        ...                             # forward, backward, optimizer.step()
+        tracker.maybe_capture(step)
+    tracker.finish(1000)                # the final step, unless already captured
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tracker.capture import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_EXAMPLES,
+    CaptureEngine,
+    CaptureResult,
+    LogFn,
+    console,
+    select_tracked,
+)
+from tracker.data import TrainingExample, load_examples
+from tracker.schedule import Schedule, parse_schedule
+
+DEFAULT_SNAPSHOTS_DIR = Path("data") / "evolution_snapshots"
+
+
+def model_max_length(model: Any) -> int | None:
+    """The longest sequence the model takes, when its config says so."""
+    config = getattr(model, "config", None)
+    for name in ("n_positions", "max_position_embeddings", "n_ctx", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+class SnapshotTracker:
+    """Captures snapshots of a fixed set of tracked examples on a schedule.
+
+    ``data`` is a JSONL path or already loaded examples. ``dataset`` defaults to the file's stem.
+    ``is_main`` gates writing outside torch.distributed (inside it, rank 0 writes).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        data: str | os.PathLike[str] | Sequence[TrainingExample],
+        *,
+        dataset: str | None = None,
+        snapshots_dir: str | os.PathLike[str] = DEFAULT_SNAPSHOTS_DIR,
+        schedule: str | Schedule | Sequence[int] | None = "default",
+        max_examples: int | None = DEFAULT_MAX_EXAMPLES,
+        seed: int = 0,
+        final_step: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_new_tokens: int | None = None,
+        is_main: bool = True,
+        log: LogFn = console,
+    ) -> None:
+        if isinstance(data, (str, os.PathLike)):
+            examples = load_examples(data, tokenizer)
+            dataset = dataset or Path(data).stem
+        else:
+            examples = list(data)
+        if not dataset:
+            raise ValueError("dataset name is required when examples are passed directly")
+        self.model = model
+        self.schedule = parse_schedule(schedule)
+        self.final_step = final_step
+        self.is_main = is_main
+        self.tracked = select_tracked(examples, max_examples, seed)
+        self.engine = CaptureEngine(
+            tokenizer,
+            self.tracked,
+            dataset=dataset,
+            snapshots_dir=snapshots_dir,
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            max_length=model_max_length(model),
+            log=log,
+        )
+        self.captured: set[int] = set()
+        self.resumed_at = -1  # steps up to here belong to an earlier run (resumed training)
+        self.last: CaptureResult | None = None
+        self.written = 0
+        self.first: CaptureResult | None = None
+
+    @property
+    def folder(self) -> Path:
+        return self.engine.folder
+
+    def due(self, step: int) -> bool:
+        if step <= self.resumed_at or step in self.captured:
+            return False
+        return self.schedule.due(step, self.final_step)
+
+    def maybe_capture(self, step: int, model: Any = None) -> CaptureResult | None:
+        """Capture if the schedule wants ``step`` and it has not been captured yet."""
+        return self.capture(step, model) if self.due(step) else None
+
+    def capture(self, step: int, model: Any = None) -> CaptureResult | None:
+        """Capture ``step`` now (never raises; a failure is logged and returns None)."""
+        self.captured.add(step)
+        result = self.engine.capture(model if model is not None else self.model, step,
+                                     is_main=self.is_main)
+        if result is not None:
+            self.written += 1
+            self.first = self.first or result
+            self.last = result
+        return result
+
+    def finish(self, final_step: int, model: Any = None) -> CaptureResult | None:
+        """The final snapshot, unless that step was already captured."""
+        if final_step in self.captured or final_step <= self.resumed_at:
+            return None
+        return self.capture(final_step, model)

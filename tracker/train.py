@@ -1,0 +1,220 @@
+"""``train(config)``: fine-tune a causal LM on a JSONL file with the Hugging Face ``Trainer``,
+capturing evolution snapshots along the way (or not, with ``track=False``, for comparison).
+
+The loss is on the answer only: the prompt's labels are masked, so the model learns to answer,
+which is what the snapshots measure.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from evotui.errors import EvotuiError
+from tracker.capture import DEFAULT_MAX_EXAMPLES, LogFn, bos_prefix, console, encode_text
+from tracker.data import TrainingExample, load_examples
+from tracker.loop import DEFAULT_SNAPSHOTS_DIR, model_max_length
+from tracker.schedule import parse_schedule
+from tracker.tiny import TINY_DEFAULT_LEARNING_RATE, load_model, load_tokenizer
+
+PRETRAINED_LEARNING_RATE = 5e-5
+DEFAULT_STEPS = 300
+TINY_BATCH_SIZE = 16  # with the tiny default's learning rate: most of a small set in 300 steps
+PRETRAINED_BATCH_SIZE = 8
+IGNORE_INDEX = -100
+
+
+@dataclass(slots=True)
+class TrainConfig:
+    """Everything one training run needs. ``model=None`` is the embedded tiny GPT-2."""
+
+    data_path: str | os.PathLike[str]
+    model: str | None = None
+    steps: int = DEFAULT_STEPS
+    seed: int = 0
+    snapshots_dir: str | os.PathLike[str] = DEFAULT_SNAPSHOTS_DIR
+    output_dir: str | os.PathLike[str] | None = None
+    max_examples: int | None = DEFAULT_MAX_EXAMPLES
+    schedule: str = "default"
+    track: bool = True
+    learning_rate: float | None = None  # None: a default suited to the model (tiny vs pretrained)
+    batch_size: int | None = None  # None: 16 for the tiny default, 8 for a pretrained model
+    dataset_name: str | None = None  # None: the data file's stem
+    progress: bool = True  # the Trainer's tqdm bar
+    log: LogFn = field(default=console, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    dataset: str
+    steps: int
+    snapshot_dir: Path | None
+    final_accuracy: float | None
+    final_avg_loss: float | None
+    output_dir: Path | None
+    baseline_accuracy: float | None = None
+    baseline_avg_loss: float | None = None
+    train_seconds: float = 0.0
+    snapshots_written: int = 0
+
+
+class _ExampleDataset(torch.utils.data.Dataset):
+    """Pre-tokenised ``input_ids`` / ``labels`` (prompt masked) for each example."""
+
+    def __init__(self, rows: list[dict[str, list[int]]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, list[int]]:
+        return self.rows[index]
+
+
+def tokenize_examples(
+    examples: Sequence[TrainingExample], tokenizer: Any, max_length: int | None
+) -> list[dict[str, list[int]]]:
+    """prompt + answer + EOS as ids; labels are the answer and EOS only.
+
+    Tokenising prompt and answer separately gives exactly the ids the capture scores, so the
+    training loss and the snapshot loss measure the same thing. Over-long examples keep the end
+    of the prompt (nearest the answer) and as much of the answer as fits.
+    """
+    prefix = bos_prefix(tokenizer)
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    rows = []
+    for example in examples:
+        prompt = prefix + encode_text(tokenizer, example.prompt)
+        answer = encode_text(tokenizer, example.output) + eos
+        if max_length is not None and len(prompt) + len(answer) > max_length:
+            answer = answer[: max(1, max_length - 1)]
+            prompt = prompt[-(max_length - len(answer)) :] if max_length > len(answer) else []
+        rows.append(
+            {"input_ids": prompt + answer, "labels": [IGNORE_INDEX] * len(prompt) + answer}
+        )
+    return rows
+
+
+class _PadCollator:
+    """Right-pads a batch; padding is masked from attention and from the loss."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        width = max(len(row["input_ids"]) for row in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            n = len(row["input_ids"])
+            ids[i, :n] = torch.tensor(row["input_ids"])
+            labels[i, :n] = torch.tensor(row["labels"])
+            mask[i, :n] = 1
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train as configured; bad data or settings raise EvotuiError before any training starts."""
+    from transformers import Trainer, TrainingArguments
+    from transformers.utils import logging as hf_logging
+
+    from tracker.callback import EvolutionCallback
+
+    if config.steps < 1:
+        raise EvotuiError(f"--steps must be at least 1 (got {config.steps})")
+    tiny = config.model is None
+    batch_size = config.batch_size or (TINY_BATCH_SIZE if tiny else PRETRAINED_BATCH_SIZE)
+    if batch_size < 1:
+        raise EvotuiError(f"--batch-size must be at least 1 (got {batch_size})")
+    if config.max_examples is not None and config.max_examples < 1:
+        raise EvotuiError(f"--max-examples must be at least 1 (got {config.max_examples})")
+    schedule = parse_schedule(config.schedule)  # a bad spec is refused before loading anything
+    data_path = Path(config.data_path)
+    dataset_name = config.dataset_name or data_path.stem
+    tokenizer = load_tokenizer(config.model)
+    examples = load_examples(data_path, tokenizer)  # DataError (exit 2) before any model exists
+    model = load_model(config.model, tokenizer, seed=config.seed)
+    max_length = model_max_length(model)
+    rows = tokenize_examples(examples, tokenizer, max_length)
+    learning_rate = config.learning_rate
+    if learning_rate is None:
+        learning_rate = TINY_DEFAULT_LEARNING_RATE if tiny else PRETRAINED_LEARNING_RATE
+
+    hf_logging.set_verbosity_error()  # the user wants our lines and a progress bar, not HF notes
+    callbacks = []
+    callback: EvolutionCallback | None = None
+    if config.track:
+        callback = EvolutionCallback(
+            examples,
+            tokenizer=tokenizer,
+            dataset=dataset_name,
+            snapshots_dir=config.snapshots_dir,
+            schedule=schedule,
+            max_examples=config.max_examples,
+            seed=config.seed,
+            log=config.log,
+        )
+        callbacks.append(callback)
+    cuda = torch.cuda.is_available()
+    with tempfile.TemporaryDirectory(prefix="evotui-trainer-") as scratch:
+        args = TrainingArguments(
+            output_dir=scratch,  # the Trainer's own files; the model goes to config.output_dir
+            max_steps=config.steps,
+            per_device_train_batch_size=batch_size,
+            learning_rate=learning_rate,
+            lr_scheduler_type="linear",
+            warmup_steps=0,
+            weight_decay=0.0,
+            seed=config.seed,
+            data_seed=config.seed,
+            save_strategy="no",
+            eval_strategy="no",
+            report_to="none",
+            logging_steps=max(1, config.steps // 10),
+            disable_tqdm=not config.progress,
+            use_cpu=not cuda,
+            dataloader_pin_memory=cuda,
+            remove_unused_columns=False,
+        )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=_ExampleDataset(rows),
+            data_collator=_PadCollator(int(tokenizer.pad_token_id or 0)),
+            processing_class=tokenizer,
+            callbacks=callbacks,
+        )
+        started = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - started
+
+    output_dir = None
+    if config.output_dir is not None:
+        output_dir = Path(config.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        trainer.model.save_pretrained(output_dir)
+        tokenizer.save_pretrained(output_dir)
+
+    tracker = callback.tracker if callback is not None else None
+    first = tracker.first if tracker is not None else None
+    last = tracker.last if tracker is not None else None
+    return TrainResult(
+        dataset=dataset_name,
+        steps=trainer.state.global_step,
+        snapshot_dir=tracker.folder if tracker is not None else None,
+        final_accuracy=last.accuracy if last else None,
+        final_avg_loss=last.avg_loss if last else None,
+        output_dir=output_dir,
+        baseline_accuracy=first.accuracy if first and first.step == 0 else None,
+        baseline_avg_loss=first.avg_loss if first and first.step == 0 else None,
+        train_seconds=seconds,
+        snapshots_written=tracker.written if tracker is not None else 0,
+    )
