@@ -20,7 +20,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
 from evotui import dynamics
@@ -40,7 +40,7 @@ from evotui.watcher import watch_folder
 from evotui.widgets.chooser import ChooserScreen
 from evotui.widgets.detail import DetailScreen
 from evotui.widgets.example_list import ExampleList, header_text
-from evotui.widgets.header import RunHeader
+from evotui.widgets.header import Line, RunHeader
 from evotui.widgets.help import HelpScreen
 from evotui.widgets.preview import ExamplePreview
 from evotui.widgets.timeline import Timeline
@@ -77,6 +77,7 @@ KEYS: tuple[Key, ...] = (
     Key("question_mark", "help", "?", "This help", "Help"),
     Key("q", "quit", "q", "Quit", "Quit"),
 )
+MAIN_ACTIONS = frozenset(k.action for k in KEYS if k.action not in ("help", "quit", "versions"))
 # Keys handled by widgets, listed in help too.
 EXTRA_HELP: tuple[tuple[str, str], ...] = (
     ("↑ ↓ PgUp PgDn", "Move in the example list / history"),
@@ -129,7 +130,7 @@ class EvotuiApp(App[int]):
         self.region: str | None = None
         self.view: StepView | None = None
         self.cols: list[int] = []
-        self.loading = ""
+        self.progress = ""
         self._dyn: tuple[int, list[dynamics.ExampleDynamics]] | None = None
         self._timeline_key: tuple[int, int | None, int] | None = None
 
@@ -142,8 +143,8 @@ class EvotuiApp(App[int]):
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
         yield Timeline(id="timeline")
-        yield Static(id="info")
-        yield Static(id="list-header")
+        yield Line(id="info")
+        yield Line(id="list-header")
         yield ExampleList(id="examples")
         yield ExamplePreview(id="preview")
         yield Input(placeholder="filter: text in input, expected or output", id="filter")
@@ -198,7 +199,7 @@ class EvotuiApp(App[int]):
         elif kind == "parent":
             self.show_chooser(target)
         else:
-            self.loading = ""
+            self.progress = ""
             self.refresh_views()
             self.start_watch(target, recursive=True)
 
@@ -504,7 +505,15 @@ class EvotuiApp(App[int]):
 
     def _version_chosen(self, folder: Path | None) -> None:
         if folder is not None and Path(folder).is_dir():
+            while isinstance(self.screen, ChooserScreen):
+                self.pop_screen()
             self.open_dataset(Path(folder))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Stepping, sorting and filtering mean nothing while a dataset is being chosen.
+        if isinstance(self.screen, ChooserScreen) and action in MAIN_ACTIONS:
+            return False
+        return True
 
     # -- command palette ---------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -565,11 +574,11 @@ class EvotuiApp(App[int]):
         if index is not None:
             total = len(index.steps())
             loaded = index.loaded_count()
-            self.loading = f"reading {loaded}/{total}" if loaded < total else ""
+            self.progress = f"reading {loaded}/{total}" if loaded < total else ""
         dataset = index.dataset if index else self.target.name
         waiting = f"waiting for snapshots in {self.target}"
         header = self.main.query_one(RunHeader)
-        header.set_state(dataset, view, self.follow, self.loading, waiting)
+        header.set_state(dataset, view, self.follow, self.progress, waiting)
         mats = index.matrices() if index is not None else None
         timeline = self.main.query_one(Timeline)
         key = (index.version if index else -1, self.current_step, timeline.size.width)
@@ -594,9 +603,9 @@ class EvotuiApp(App[int]):
             else f"Waiting for snapshots in {self.target} …"
         )
         examples.set_data(index, view, self.cols, mats)
-        self.main.query_one("#info", Static).update(self.info_line())
-        self.main.query_one("#list-header", Static).update(header_text(examples.size.width or 80))
+        self.main.query_one("#info", Line).update(self.info_line())
+        self.main.query_one("#list-header", Line).update(header_text(examples.size.width or 80))
         self.main.query_one(ExamplePreview).set_example(index, view, examples.selected_col)
         screen = self.screen
         if isinstance(screen, DetailScreen) and index is not None and view is not None:
-            screen.show(index, view, screen.col, dataset, self.follow, self.loading)
+            screen.show(index, view, screen.col, dataset, self.follow, self.progress)

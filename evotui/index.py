@@ -552,31 +552,29 @@ BLOCKS = "▁▂▃▄▅▆▇█"
 
 def sparkline(values: np.ndarray, width: int) -> str:
     """Unicode blocks for a loss series, resampled (bin means) to at most ``width`` characters,
-    scaled to the series' own range; NaN bins are blank."""
+    scaled to the series' own range; NaN bins are blank. Vectorised: it runs per visible row on
+    every repaint."""
     if width <= 0:
         return ""
     series = np.asarray(values, dtype=float)
-    if series.size == 0:
+    n = series.size
+    if n == 0:
         return ""
-    if series.size > width:
-        edges = np.linspace(0, series.size, width + 1).astype(int)
-        binned = []
-        for a, b in zip(edges[:-1], edges[1:], strict=True):
-            chunk = series[a:b]
-            chunk = chunk[~np.isnan(chunk)]
-            binned.append(float(chunk.mean()) if chunk.size else math.nan)
-        series = np.array(binned)
-    finite = series[~np.isnan(series)]
-    if finite.size == 0:
+    if n > width:
+        starts = np.linspace(0, n, width + 1).astype(int)[:-1]
+        valid = ~np.isnan(series)
+        sums = np.add.reduceat(np.where(valid, series, 0.0), starts)
+        counts = np.add.reduceat(valid.astype(np.int64), starts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            series = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    finite = ~np.isnan(series)
+    if not finite.any():
         return " " * len(series)
-    lo, hi = float(finite.min()), float(finite.max())
+    lo, hi = float(series[finite].min()), float(series[finite].max())
     span = hi - lo
-    chars = []
-    for v in series:
-        if math.isnan(v):
-            chars.append(" ")
-        elif span <= 1e-9:
-            chars.append(BLOCKS[0])
-        else:
-            chars.append(BLOCKS[min(7, int((v - lo) / span * 7.999))])
-    return "".join(chars)
+    if span <= 1e-9:
+        levels = np.zeros(len(series), dtype=int)
+    else:
+        levels = np.minimum(7, ((np.where(finite, series, lo) - lo) / span * 7.999).astype(int))
+    pairs = zip(levels.tolist(), finite.tolist(), strict=True)
+    return "".join(BLOCKS[v] if ok else " " for v, ok in pairs)

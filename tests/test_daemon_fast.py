@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +252,28 @@ def test_a_second_daemon_on_the_same_folder_is_refused(tmp_path: Path) -> None:
             _daemon(tmp_path).setup()
     finally:
         first.close()
+
+
+@pytest.mark.parametrize("poll", [False, True])
+def test_watch_mode_picks_up_new_files_until_stopped(
+    tmp_path: Path, fake: FakeTrain, poll: bool
+) -> None:
+    lines: list[str] = []
+    daemon = _daemon(tmp_path, lines, poll=poll)
+    daemon.options.once = False
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not any(line.startswith("👀") for line in lines):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        _drop(tmp_path, "late.jsonl")
+        while not (tmp_path / "done" / "late.jsonl").exists():
+            assert time.monotonic() < deadline, lines
+            time.sleep(0.05)
+    finally:
+        daemon.stop_event.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert [v.id for v in VersionStore(tmp_path).versions()] == ["v0001"]

@@ -165,7 +165,7 @@ def test_discover_datasets_most_recent_first(tmp_path: Path) -> None:
 
 
 def test_sparkline() -> None:
-    assert sparkline(np.array([3.0, 2.0, 1.0, 0.0]), 10) == "█▅▃▁"
+    assert sparkline(np.array([3.0, 2.0, 1.0, 0.0]), 10) == "█▆▃▁"
     assert len(sparkline(np.linspace(5, 0, 1000), 12)) == 12
     assert sparkline(np.array([1.0, np.nan, 1.0]), 5) == "▁ ▁"
     assert sparkline(np.array([]), 5) == ""

@@ -70,14 +70,15 @@ async def test_enter_dismisses_with_the_snapshot_folder(tmp_path: Path) -> None:
         assert not isinstance(app.screen, VersionsScreen)
 
 
-async def test_escape_dismisses_with_none(tmp_path: Path) -> None:
+async def test_escape_or_v_dismisses_with_none(tmp_path: Path) -> None:
     _base_with_versions(tmp_path)
-    app = Host(tmp_path)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        await pilot.press("escape")
-        await pilot.pause()
-        assert app.results == [None]
+    for key in ("escape", "v"):
+        app = Host(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.results == [None]
 
 
 async def test_empty_or_missing_base_shows_a_line_not_a_crash(tmp_path: Path) -> None:

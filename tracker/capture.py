@@ -27,7 +27,13 @@ import numpy as np
 import torch
 from rapidfuzz.distance import Levenshtein
 
-from evotui.snapshot import build_snapshot, exact_match, snapshot_filename, write_json_atomic
+from evotui.snapshot import (
+    build_snapshot,
+    exact_match,
+    snapshot_filename,
+    snapshot_id,
+    write_json_atomic,
+)
 from tracker.data import TrainingExample
 
 DEFAULT_MAX_EXAMPLES = 100
@@ -347,6 +353,10 @@ class CaptureEngine:
         return [by_index[index] for index in range(len(self.tracked))]
 
     def _write(self, step: int, rows: list[dict[str, Any]], seconds: float) -> CaptureResult:
+        # Each example names its snapshot too, so the documented
+        # `jq '.examples[0] | {step: .snapshot_id, ...}' step_*.json` shows which step it came from.
+        tag = snapshot_id(self.dataset, step)
+        rows = [{**row, "snapshot_id": tag} for row in rows]
         snapshot = build_snapshot(
             self.dataset,
             step,

@@ -75,8 +75,12 @@ class Outcome:
     moved_to: Path | None = None
 
 
-class DaemonStopped(Exception):
-    """Raised to abandon the current file on a second signal; the file stays in processing/."""
+class DaemonStopped(BaseException):
+    """Raised to abandon the current file on a second signal; the file stays in processing/.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` guard inside the
+    training (the tracker keeps training through capture errors) can swallow it.
+    """
 
 
 def _sha256(path: Path) -> str:
@@ -427,6 +431,11 @@ class Daemon:
 
     def run(self) -> int:
         self.setup()
+        assert self.store is not None
+        base = self.store.current_base()
+        start = base.id if base else (self.options.model or EMBEDDED_MODEL)
+        self.log(f"🚀 daemon on {self.base}: {len(self.store.versions())} version(s) so far; "
+                 f"the next training starts from {start}")
         try:
             with self._signals():
                 self.recover()

@@ -28,8 +28,15 @@ def run(args: argparse.Namespace) -> int:
     from evotui.errors import EvotuiError
     from tracker.daemon import Daemon, DaemonOptions, DaemonStopped
 
+    # refuse bad options once, up front, rather than failing every file with the same reason
     if args.steps is not None and args.steps < 1:
         raise EvotuiError(f"--steps must be at least 1, got {args.steps}")
+    if args.max_examples is not None and args.max_examples < 1:
+        raise EvotuiError(f"--max-examples must be at least 1, got {args.max_examples}")
+    if args.schedule is not None:
+        from tracker.schedule import parse_schedule
+
+        parse_schedule(args.schedule)
     daemon = Daemon(DaemonOptions(
         base_dir=args.base_dir, once=args.once, steps=args.steps, model=args.model,
         seed=args.seed, max_examples=args.max_examples, schedule=args.schedule, poll=args.poll,

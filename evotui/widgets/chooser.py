@@ -45,10 +45,9 @@ class ChooserScreen(Screen[Path | None]):
         self.datasets: list[DatasetInfo] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(
-            Text.assemble((" evotui ", "bold reverse"), f"  datasets in {self.parent_dir}"),
-            id="chooser-title",
-        )
+        title = Text.assemble((" evotui ", "bold reverse"), f"  datasets in {self.parent_dir}")
+        title.no_wrap, title.overflow = True, "ellipsis"
+        yield Static(title, id="chooser-title")
         yield Static(" Most recently updated first. Enter opens.", id="chooser-hint")
         yield OptionList(id="datasets")
         yield Footer()

@@ -83,10 +83,10 @@ class DetailScreen(Screen[None]):
         table.focus()
 
     def show(
-        self, index: RunIndex, view: StepView, col: int, dataset: str, follow: bool, loading: str
+        self, index: RunIndex, view: StepView, col: int, dataset: str, follow: bool, progress: str
     ) -> None:
         self.col = col
-        self.query_one(RunHeader).set_state(dataset, view, follow, loading)
+        self.query_one(RunHeader).set_state(dataset, view, follow, progress)
         self.query_one("#detail-body", Static).update(detail_body(index, view, col))
         self._fill_history(index, view, col)
 

@@ -91,7 +91,8 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
         self.upto = 0
         if mats is not None and view is not None:
             self.upto = int(np.searchsorted(np.asarray(mats.steps), view.step, side="right"))
-        self.virtual_size = Size(self.size.width, len(cols))
+        if self.virtual_size.height != len(cols):
+            self.virtual_size = Size(self.size.width, len(cols))
         if keep is not None and keep in cols:
             self.cursor = cols.index(keep)
         else:

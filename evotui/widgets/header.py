@@ -9,6 +9,27 @@ from evotui.index import StepView
 from evotui.widgets.render import fmt_loss, fmt_pct
 
 
+class Line(Widget):
+    """One line of Rich text. ``update`` repaints only this line (a Static would relayout the
+    screen on every update, which costs a full repaint per keypress)."""
+
+    DEFAULT_CSS = "Line { height: 1; }"
+
+    def __init__(self, text: Text | str = "", *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.text = Text(text) if isinstance(text, str) else text
+
+    def update(self, text: Text | str) -> None:
+        self.text = Text(text) if isinstance(text, str) else text
+        self.refresh()
+
+    def render(self) -> Text:
+        text = self.text.copy()
+        text.no_wrap = True
+        text.truncate(self.size.width, overflow="ellipsis")
+        return text
+
+
 class RunHeader(Widget):
     DEFAULT_CSS = "RunHeader { height: 1; }"
 
@@ -17,7 +38,7 @@ class RunHeader(Widget):
         self.dataset = ""
         self.view: StepView | None = None
         self.follow = True
-        self.loading = ""
+        self.progress = ""
         self.waiting = ""
 
     def set_state(
@@ -25,11 +46,11 @@ class RunHeader(Widget):
         dataset: str,
         view: StepView | None,
         follow: bool,
-        loading: str = "",
+        progress: str = "",
         waiting: str = "",
     ) -> None:
         self.dataset, self.view, self.follow = dataset, view, follow
-        self.loading, self.waiting = loading, waiting
+        self.progress, self.waiting = progress, waiting
         self.refresh()
 
     def render(self) -> Text:
@@ -49,8 +70,8 @@ class RunHeader(Widget):
             text.append(fmt_pct(view.accuracy), style="bold green")
             text.append("  loss ")
             text.append(fmt_loss(view.avg_loss, 0), style="bold yellow")
-        if self.loading:
-            text.append(f"  {self.loading}", style="dim")
+        if self.progress:
+            text.append(f"  {self.progress}", style="dim")
         state = Text(" ● LIVE ", style="bold black on green") if self.follow else Text(
             " ‖ PAUSED ", style="bold black on yellow"
         )

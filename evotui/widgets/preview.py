@@ -39,7 +39,7 @@ def example_summary(index: RunIndex, view: StepView, col: int) -> Text:
 
 
 class ExamplePreview(Widget):
-    DEFAULT_CSS = "ExamplePreview { height: auto; }"
+    DEFAULT_CSS = "ExamplePreview { height: 5; }"
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -49,7 +49,7 @@ class ExamplePreview(Widget):
 
     def set_example(self, index: RunIndex | None, view: StepView | None, col: int | None) -> None:
         self.index, self.view, self.col = index, view, col
-        self.refresh(layout=True)
+        self.refresh()
 
     def render(self) -> Group | Text:
         index, view, col = self.index, self.view, self.col

@@ -1,13 +1,21 @@
-"""Accuracy (left axis, %) and average loss (right axis) over the run, current step marked."""
+"""Accuracy (left axis, %) and average loss (right axis) over the run, the current step marked.
+
+plotext is the slow part of a repaint (tens of ms), so the plot is built only when the data or the
+size changes; stepping to another snapshot only moves the marker, a highlighted column drawn over
+the cached plot.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from rich.style import Style
+from rich.text import Text
 from textual_plotext import PlotextPlot
 
 # Plot at most this many points per column of width: plotext cost grows with points, and more
-# than a few per cell cannot be seen anyway.
+# than a couple per cell cannot be seen anyway.
 POINTS_PER_CELL = 2
+MARK_STYLE = Style(bgcolor="rgb(40,70,130)")
 
 
 def _thin(n: int, limit: int) -> np.ndarray:
@@ -25,6 +33,10 @@ class Timeline(PlotextPlot):
         self.accuracy = np.zeros(0)
         self.avg_loss = np.zeros(0)
         self.current: int | None = None
+        self._data_version = 0
+        self._cache_key: tuple[object, ...] | None = None
+        self._cached: Text | None = None
+        self._area: tuple[int, int, int, int] | None = None  # left, right, top, bottom
 
     def set_data(
         self,
@@ -33,25 +45,64 @@ class Timeline(PlotextPlot):
         avg_loss: np.ndarray,
         current: int | None,
     ) -> None:
-        self.steps, self.accuracy, self.avg_loss, self.current = steps, accuracy, avg_loss, current
-        self._draw()
-        self.refresh()
+        changed = (
+            steps != self.steps
+            or not np.array_equal(accuracy, self.accuracy, equal_nan=True)
+            or not np.array_equal(avg_loss, self.avg_loss, equal_nan=True)
+        )
+        self.steps, self.accuracy, self.avg_loss = steps, accuracy, avg_loss
+        if changed:
+            self._data_version += 1
+        if changed or current != self.current:
+            self.current = current
+            self.refresh()
 
-    def on_resize(self) -> None:
-        self._draw()
+    def render(self) -> Text:
+        key = (self._data_version, self.size.width, self.size.height, self.app.theme)
+        if key != self._cache_key or self._cached is None:
+            self._draw()
+            rendered = super().render()
+            self._cached = rendered if isinstance(rendered, Text) else Text(str(rendered))
+            self._cache_key = key
+            self._area = self._find_area(self._cached)
+        return self._marked(self._cached)
+
+    @staticmethod
+    def _find_area(text: Text) -> tuple[int, int, int, int] | None:
+        lines = text.plain.split("\n")
+        top = next((i for i, line in enumerate(lines) if "┌" in line), None)
+        bottom = next((i for i, line in enumerate(lines) if "└" in line), None)
+        if top is None or bottom is None:
+            return None
+        left = lines[bottom].index("└") + 1
+        right = lines[bottom].rindex("┘") - 1
+        return (left, right, top + 1, bottom - 1) if right > left else None
+
+    def _marked(self, base: Text) -> Text:
+        n = len(self.steps)
+        if self._area is None or self.current not in self.steps or n == 0:
+            return base
+        left, right, top, bottom = self._area
+        position = self.steps.index(self.current)
+        col = left + (round(position / (n - 1) * (right - left)) if n > 1 else 0)
+        text = base.copy()
+        offset = 0
+        for i, line in enumerate(text.plain.split("\n")):
+            if top <= i <= bottom and col < len(line):
+                text.stylize(MARK_STYLE, offset + col, offset + col + 1)
+            offset += len(line) + 1
+        return text
 
     def _draw(self) -> None:
         plt = self.plt
         plt.clear_figure()
-        plt.xfrequency(0)
         n = len(self.steps)
         if n == 0:
             plt.title("accuracy / avg loss — no snapshots yet")
             return
         keep = _thin(n, max(8, self.size.width * POINTS_PER_CELL))
         xs = keep.tolist()
-        acc = (self.accuracy[keep] * 100).tolist()
-        plt.plot(xs, acc, color="green", marker="braille")
+        plt.plot(xs, (self.accuracy[keep] * 100).tolist(), color="green", marker="braille")
         loss = self.avg_loss[keep]
         finite = np.isfinite(loss)
         if finite.any():
@@ -64,8 +115,6 @@ class Timeline(PlotextPlot):
             )
         plt.ylim(0, 100, yside="left")
         plt.yticks([0, 50, 100], ["0%", "50%", "100%"], yside="left")
-        if self.current in self.steps:
-            plt.vline(self.steps.index(self.current), color="blue")
         ticks = _thin(n, max(2, self.size.width // 12)).tolist()
         plt.xticks(ticks, [str(self.steps[i]) for i in ticks])
         plt.xlim(0, max(1, n - 1))

@@ -32,6 +32,7 @@ class VersionsScreen(Screen[Path | None]):
 
     BINDINGS = [
         Binding("escape", "close", "Back"),
+        Binding("v", "close", "Back", show=False),  # the key that opened it closes it again
         Binding("r", "reload", "Reload"),
     ]
 

@@ -1,0 +1,213 @@
+"""One snapshot capture of N tracked examples, measured side by side against its alternatives.
+
+    python bench/bench_capture.py                  # tiny default + GPT-2-small-sized random model
+    python bench/bench_capture.py --models tiny    # just the tiny one (seconds)
+
+For each model, in one process, interleaved, median of --repeats runs:
+
+* evotui      CaptureEngine.compute_rows: batched loss + batched greedy generation (+ decode,
+              similarity, per-token losses), the work of a capture without the file write
+* capture     the whole CaptureEngine.capture: the above + RNG save/restore + snapshot JSON write
+* loop        the same engine, one example at a time (batch size 1)
+* floor       one batched forward over prompt+answer and one batched generate with the same
+              token budget, nothing else: what any batched capture must at least spend
+* trl         TRL's LogCompletionsCallback (generation only, batch = all prompts), if trl imports
+              (``pip install trl``; add its folder with --trl-path if installed with --target)
+
+Goals (issue 2): loop/evotui >= 5x, evotui/floor <= 1.2x, trl/evotui >= 1x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tracker.capture import CaptureEngine, select_tracked  # noqa: E402
+from tracker.data import TrainingExample  # noqa: E402
+from tracker.tiny import build_tiny_model, build_tokenizer  # noqa: E402
+
+
+def make_examples(count: int, seed: int = 0) -> list[TrainingExample]:
+    rng = random.Random(seed)
+    rows = []
+    for index in range(count):
+        a, b = rng.randint(0, 999), rng.randint(0, 999)
+        question = f"What is {a}+{b}?"
+        rows.append(TrainingExample(index + 1, question, question + "\n", str(a + b)))
+    return rows
+
+
+def build_model(name: str, tokenizer: Any) -> Any:
+    if name == "tiny":
+        return build_tiny_model(seed=0)
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    # GPT-2 small's shape (124M parameters, 50257-way output), random weights, byte tokenizer.
+    config = GPT2Config(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                        bos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(config)
+
+
+def floor_fn(engine: CaptureEngine, model: Any) -> Callable[[], None]:
+    """One right-padded forward over prompt+answer and one left-padded generate: nothing else."""
+    from transformers import GenerationConfig
+
+    seqs = [p + a for p, a in zip(engine.prompt_ids, engine.answer_ids, strict=True)]
+    width = max(map(len, seqs))
+    ids = torch.full((len(seqs), width), engine.pad_id)
+    mask = torch.zeros_like(ids)
+    for row, seq in enumerate(seqs):
+        ids[row, : len(seq)] = torch.tensor(seq)
+        mask[row, : len(seq)] = 1
+    pwidth = max(map(len, engine.prompt_ids))
+    pids = torch.full((len(seqs), pwidth), engine.pad_id)
+    pmask = torch.zeros_like(pids)
+    for row, prompt in enumerate(engine.prompt_ids):
+        pids[row, pwidth - len(prompt) :] = torch.tensor(prompt)
+        pmask[row, pwidth - len(prompt) :] = 1
+    config = GenerationConfig(max_new_tokens=engine.max_new_tokens, do_sample=False, num_beams=1,
+                              pad_token_id=engine.pad_id, eos_token_id=engine.eos_id)
+
+    def run() -> None:
+        model.eval()
+        with torch.inference_mode():
+            model(input_ids=ids, attention_mask=mask, use_cache=False)
+            model.generate(input_ids=pids, attention_mask=pmask, generation_config=config)
+
+    return run
+
+
+class _Prompts(torch.utils.data.Dataset):
+    """The one thing LogCompletionsCallback reads: ``eval_dataset["prompt"]``.
+
+    A plain object rather than ``datasets.Dataset``, whose fingerprinting fails to pickle under
+    some pyarrow/dill combinations; it changes nothing in what is timed.
+    """
+
+    def __init__(self, prompts: list[str]) -> None:
+        self.prompts = prompts
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.prompts if key == "prompt" else {"prompt": self.prompts[key]}
+
+
+def trl_fn(engine: CaptureEngine, model: Any, tokenizer: Any, scratch: str) -> Callable[[], None]:
+    from transformers import GenerationConfig, Trainer, TrainerControl, TrainingArguments
+    from trl import LogCompletionsCallback
+
+    prompts = [t.prompt for t in engine.tracked]
+    args = TrainingArguments(output_dir=scratch, report_to="none", use_cpu=True,
+                             per_device_eval_batch_size=len(prompts))
+    trainer = Trainer(model=model, args=args, processing_class=tokenizer,
+                      eval_dataset=_Prompts(prompts))
+    config = GenerationConfig(max_new_tokens=engine.max_new_tokens, do_sample=False,
+                              pad_token_id=engine.pad_id, eos_token_id=engine.eos_id)
+    callback = LogCompletionsCallback(trainer, generation_config=config, freq=1)
+    step = [0]
+
+    def run() -> None:
+        step[0] += 1
+        trainer.state.global_step = step[0]
+        callback.on_step_end(args, trainer.state, TrainerControl(), processing_class=tokenizer)
+
+    return run
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def bench_model(name: str, count: int, repeats: int, loop_repeats: int, use_trl: bool) -> None:
+    tokenizer = build_tokenizer()
+    model = build_model(name, tokenizer)
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    tracked = select_tracked(make_examples(count), max_examples=count)
+    with tempfile.TemporaryDirectory() as scratch:
+        engine = CaptureEngine(tokenizer, tracked, dataset="bench", snapshots_dir=scratch,
+                               log=lambda line: None)
+        single = CaptureEngine(tokenizer, tracked, dataset="bench", snapshots_dir=scratch,
+                               batch_size=1, log=lambda line: None)
+        everything = list(range(len(tracked)))
+
+        def evotui() -> None:
+            model.eval()
+            with torch.inference_mode():
+                engine.compute_rows(model, everything)
+
+        def loop() -> None:
+            model.eval()
+            with torch.inference_mode():
+                single.compute_rows(model, everything)
+
+        def capture() -> None:
+            engine.capture(model, 1)
+
+        methods: dict[str, Callable[[], None]] = {
+            "evotui": evotui, "capture": capture, "floor": floor_fn(engine, model),
+        }
+        skipped = ""
+        if use_trl:
+            try:
+                methods["trl"] = trl_fn(engine, model, tokenizer, scratch)
+            except Exception as exc:  # not installed, or an API it does not have
+                skipped = f"trl skipped: {type(exc).__name__}: {exc}"
+        for fn in methods.values():
+            fn()  # warm-up: first-call allocations and lazy imports are not the steady state
+        times: dict[str, list[float]] = {key: [] for key in methods}
+        for _ in range(repeats):  # interleaved, so background load hits every method alike
+            for key, fn in methods.items():
+                times[key].append(timed(fn))
+        times["loop"] = [timed(loop) for _ in range(loop_repeats)]
+    med = {key: statistics.median(values) for key, values in times.items()}
+    print(f"\n== {name}: {params:.1f}M parameters, {count} examples, "
+          f"max_new_tokens={engine.max_new_tokens}, torch threads={torch.get_num_threads()} ==")
+    for key, value in med.items():
+        runs = ", ".join(f"{v:.3f}" for v in times[key])
+        print(f"  {key:8s} {value:8.3f} s   (runs: {runs})")
+    print(f"  loop / evotui   = {med['loop'] / med['evotui']:6.2f}x   (goal >= 5x)")
+    print(f"  evotui / floor  = {med['evotui'] / med['floor']:6.2f}x   (goal <= 1.2x)")
+    print(f"  capture / floor = {med['capture'] / med['floor']:6.2f}x   (with RNG + file write)")
+    if "trl" in med:
+        print(f"  trl / evotui    = {med['trl'] / med['evotui']:6.2f}x   (goal >= 1x; trl only "
+              "generates)")
+    elif skipped or use_trl:
+        print(f"  {skipped or 'trl skipped'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", default="tiny,gpt2-small")
+    parser.add_argument("--examples", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--loop-repeats", type=int, default=1)
+    parser.add_argument("--no-trl", action="store_true")
+    parser.add_argument("--trl-path", default=None, help="a folder holding trl (pip --target)")
+    args = parser.parse_args()
+    if args.trl_path:
+        sys.path.append(args.trl_path)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    for name in args.models.split(","):
+        bench_model(name.strip(), args.examples, args.repeats, args.loop_repeats, not args.no_trl)
+
+
+if __name__ == "__main__":
+    main()

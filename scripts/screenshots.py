@@ -1,0 +1,86 @@
+"""Regenerate screenshots/main.svg, detail.svg and help.svg from a real demo-style run.
+
+    python scripts/screenshots.py                 # trains the tiny model briefly (a few minutes)
+    python scripts/screenshots.py --run DIR       # reuse a run folder (step_*.json)
+
+The training is `evotui train` on the bundled demo data set, exactly what `evotui demo` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from evotui import dynamics
+from evotui.app import EvotuiApp
+from evotui.demo import DEMO_DATASET, train_command, write_demo_data
+from evotui.widgets.detail import DetailScreen
+from evotui.widgets.example_list import ExampleList
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZE = (100, 30)
+
+
+def train(workdir: Path, steps: int) -> Path:
+    data = write_demo_data(workdir)
+    snapshots = workdir / "snapshots"
+    command = train_command(data, snapshots, steps=steps, schedule="every:10")
+    print("training:", " ".join(command), flush=True)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return snapshots / DEMO_DATASET
+
+
+async def shoot(run: Path, out: Path) -> None:
+    app = EvotuiApp(run)
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(500):
+            if app.index is not None and not app.index.pending() and not app.progress:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.3)
+        # Show a run in progress: a step with some examples still wrong, one highlighted.
+        index = app.index
+        assert index is not None and app.view is not None
+        steps = index.steps()
+        target = next(
+            (s for s in steps if (index.step_data(s).accuracy or 0) >= 0.6), steps[-1]
+        )
+        app.go_to(steps.index(target), follow=False)
+        await pilot.pause(0.2)
+        view = app.view
+        wrong = [c for c in app.cols if view.status[c] != dynamics.LEARNED]
+        if wrong:
+            app.main.query_one(ExampleList).select_col(wrong[min(2, len(wrong) - 1)])
+        await pilot.pause(0.2)
+        app.save_screenshot(filename="main.svg", path=str(out))
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, DetailScreen)
+        app.save_screenshot(filename="detail.svg", path=str(out))
+        await pilot.press("escape", "question_mark")
+        await pilot.pause(0.3)
+        app.save_screenshot(filename="help.svg", path=str(out))
+        await pilot.press("escape", "q")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", type=Path, help="an existing run folder to use")
+    parser.add_argument("--steps", type=int, default=300, help="training steps (300)")
+    parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        run = args.run or train(Path(tmp), args.steps)
+        asyncio.run(shoot(run, args.out))
+    for name in ("main.svg", "detail.svg", "help.svg"):
+        print(args.out / name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

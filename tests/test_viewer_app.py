@@ -1,0 +1,235 @@
+"""The live viewer driven with Textual's pilot at 80x24: keys, follow mode, live updates,
+bad files, filters, detail, help, the waiting state and the dataset chooser."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from evotui.app import KEYS, EvotuiApp
+from evotui.demo import synthetic_examples, synthetic_snapshot, write_synthetic_run
+from evotui.snapshot import snapshot_filename, write_json_atomic
+from evotui.widgets.detail import DetailScreen
+from evotui.widgets.example_list import ExampleList
+from evotui.widgets.help import HelpScreen
+
+SIZE = (80, 24)
+STEPS = [0, 10, 20, 30]
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 8.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+def screen_text(app: EvotuiApp) -> str:
+    """What is on screen now, as plain text lines (call after a pause: the screen paints late)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def shown(pilot: Pilot, app: EvotuiApp) -> str:
+    await pilot.pause(0.05)
+    return screen_text(app)
+
+
+def add_snapshot(folder: Path, step: int, total: int = 40, n: int = 10) -> Path:
+    snap = synthetic_snapshot(folder.name, step, step / total, synthetic_examples(n))
+    return write_json_atomic(folder / snapshot_filename(step), snap)
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    folder = tmp_path / "arith"
+    write_synthetic_run(folder, STEPS, 10, total_steps=40)
+    return folder
+
+
+async def test_opens_on_latest_and_steps_back(run: Path) -> None:
+    app = EvotuiApp(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.view is not None)
+        assert app.current_step == 30 and app.follow
+        text = (await shown(pilot, app))
+        assert "step 30 (4/4)" in text and "LIVE" in text
+        await pilot.press("left")
+        assert app.current_step == 20 and not app.follow
+        assert "step 20 (3/4)" in (await shown(pilot, app)) and "PAUSED" in (await shown(pilot, app))
+        await pilot.press("left_square_bracket", "home")
+        assert app.current_step == 0
+        await pilot.press("right_square_bracket", "right")
+        assert app.current_step == 20
+        await pilot.press("end")
+        assert app.current_step == 30 and app.follow
+        await pilot.press("f")
+        assert not app.follow and app.current_step == 30
+        await pilot.press("f")
+        assert app.follow
+        assert all(len(line) <= 80 for line in (await shown(pilot, app)).splitlines())
+
+
+async def test_follow_shows_new_snapshot_and_paused_stays(run: Path) -> None:
+    app = EvotuiApp(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.view is not None)
+        add_snapshot(run, 40)
+        await wait_for(pilot, lambda: app.current_step == 40)
+        await wait_for(pilot, lambda: "step 40 (5/5)" in screen_text(app))
+        await pilot.press("left")  # stepping back leaves follow mode
+        assert app.current_step == 30 and not app.follow
+        add_snapshot(run, 50, total=50)
+        await wait_for(pilot, lambda: app.index is not None and 50 in app.index.steps())
+        await pilot.pause(0.1)
+        assert app.current_step == 30
+        assert "latest 50" in (await shown(pilot, app))
+        await pilot.press("end")
+        assert app.current_step == 50
+
+
+async def test_bad_file_gives_notice_and_next_snapshot_still_appears(run: Path) -> None:
+    app = EvotuiApp(run)
+    notes: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        original = app.notify
+
+        def spy(message: str, **kwargs: object) -> None:
+            notes.append(message)
+            original(message, **kwargs)  # type: ignore[arg-type]
+
+        app.notify = spy  # type: ignore[method-assign]
+        await wait_for(pilot, lambda: app.view is not None)
+        good = (run / "step_000030.json").read_bytes()
+        (run / snapshot_filename(40)).write_bytes(good[: len(good) // 3])
+        await wait_for(pilot, lambda: any("step_000040.json" in n for n in notes))
+        assert app.current_step == 30 and app.is_running
+        add_snapshot(run, 50, total=50)
+        await wait_for(pilot, lambda: app.current_step == 50)
+        # the truncated file completed later is picked up
+        add_snapshot(run, 40, total=50)
+        await wait_for(pilot, lambda: app.index is not None and 40 in app.index.steps())
+        await pilot.press("left")
+        assert app.current_step == 40
+
+
+async def test_filter_sort_regressed_and_detail(run: Path) -> None:
+    app = EvotuiApp(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.view is not None)
+        assert len(app.cols) == 10
+        await pilot.press("slash")
+        await pilot.pause()
+        await pilot.press(*"What is 5")
+        await wait_for(pilot, lambda: app.text_filter == "What is 5")
+        assert 0 < len(app.cols) < 10
+        await pilot.press("enter")
+        assert isinstance(app.focused, ExampleList)
+        await pilot.press("escape")
+        assert app.text_filter == "" and len(app.cols) == 10
+        await pilot.press("s")
+        assert app.sort == "loss"
+        losses = [float(app.view.loss[c]) for c in app.cols]
+        assert losses == sorted(losses, reverse=True)
+        await pilot.press("s", "s", "s", "s")
+        assert app.sort == "id"
+        await pilot.press("r")
+        assert app.status_filter == "regressed"
+        assert all(app.view.regressed[c] for c in app.cols)
+        await pilot.press("r", "down", "enter")
+        assert isinstance(app.screen, DetailScreen)
+        assert app.screen.col == app.cols[1]
+        text = (await shown(pilot, app))
+        assert "expected" in text and "history" in text
+        await pilot.press("left")  # ←/→ still step through snapshots in the detail
+        assert app.current_step == 20 and isinstance(app.screen, DetailScreen)
+        await pilot.press("n")
+        assert app.screen.col == app.cols[2]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DetailScreen)
+
+
+async def test_help_lists_every_key_and_quit_exits_zero(run: Path) -> None:
+    app = EvotuiApp(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.view is not None)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = (await shown(pilot, app))
+        for key in KEYS[:8]:
+            assert key.description.split(" (")[0][:30] in text
+        await pilot.press("escape")
+        commands = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Previous snapshot" in commands and "Example detail" in commands
+        assert len(commands) >= len(KEYS)
+        await pilot.press("q")
+    assert app.return_value == 0
+
+
+async def test_missing_folder_waits_then_fills_in(tmp_path: Path) -> None:
+    folder = tmp_path / "later" / "arith"
+    app = EvotuiApp(folder)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        assert "waiting for snapshots" in (await shown(pilot, app)).lower()
+        write_synthetic_run(folder, [0, 10], 5)
+        await wait_for(pilot, lambda: app.current_step == 10)
+        assert "step 10 (2/2)" in (await shown(pilot, app))
+
+
+async def test_parent_folder_lists_datasets(tmp_path: Path) -> None:
+    write_synthetic_run(tmp_path / "first", [0, 10], 4)
+    write_synthetic_run(tmp_path / "second", [0], 4)
+    app = EvotuiApp(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        text = (await shown(pilot, app))
+        assert "second  1 snapshots" in text and "first  2 snapshots" in text
+        assert text.index("second  ") < text.index("first  ")  # most recently updated first
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.index is not None)
+        assert app.index.dataset == "second"
+
+
+async def test_data_map_opens_and_selects(run: Path) -> None:
+    pytest.importorskip("evotui.widgets.datamap")
+    from evotui.widgets.datamap import DataMapScreen
+
+    app = EvotuiApp(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.view is not None)
+        await wait_for(pilot, lambda: app.index is not None and not app.index.pending())
+        await pilot.press("down", "down")
+        await pilot.press("m")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, DataMapScreen)
+        app.screen.dismiss(7)
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, DataMapScreen)
+        assert app.main.query_one(ExampleList).selected_col == app.index.col_of[7]
+
+
+async def test_versions_view_from_a_daemon_base_folder(tmp_path: Path) -> None:
+    pytest.importorskip("evotui.widgets.versions")
+    from evotui.widgets.versions import VersionsScreen
+
+    base = tmp_path / "base"
+    (base / "models").mkdir(parents=True)
+    (base / "inbox").mkdir()
+    write_synthetic_run(base / "data" / "evolution_snapshots" / "arith", [0, 10], 4)
+    app = EvotuiApp(base)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.view is not None)
+        assert app.index is not None and app.index.dataset == "arith"
+        await pilot.press("v")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, VersionsScreen)
+        other = tmp_path / "other"
+        write_synthetic_run(other, [0, 10, 20], 4)
+        app.screen.dismiss(other)
+        await wait_for(pilot, lambda: app.index is not None and app.index.dataset == "other")
+        assert app.current_step == 20
