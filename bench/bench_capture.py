@@ -48,6 +48,22 @@ def make_examples(count: int, seed: int = 0) -> list[TrainingExample]:
     return rows
 
 
+def build_bench_tokenizer() -> Any:
+    """The embedded byte tokenizer, tolerant of ids past its 259 (a 50257-way model emits them)."""
+    from transformers import ByT5Tokenizer
+
+    from tracker.tiny import TINY_CHAT_TEMPLATE
+
+    class WideByteTokenizer(ByT5Tokenizer):
+        def _convert_id_to_token(self, index: int) -> str:
+            return self.unk_token if index >= 259 else super()._convert_id_to_token(index)
+
+    tokenizer = WideByteTokenizer(extra_ids=0)
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
 def build_model(name: str, tokenizer: Any) -> Any:
     if name == "tiny":
         return build_tiny_model(seed=0)
@@ -60,7 +76,7 @@ def build_model(name: str, tokenizer: Any) -> Any:
     return GPT2LMHeadModel(config)
 
 
-def floor_fn(engine: CaptureEngine, model: Any) -> Callable[[], None]:
+def floor_fn(engine: CaptureEngine, model: Any) -> Callable[[], int]:
     """One right-padded forward over prompt+answer and one left-padded generate: nothing else."""
     from transformers import GenerationConfig
 
@@ -80,11 +96,12 @@ def floor_fn(engine: CaptureEngine, model: Any) -> Callable[[], None]:
     config = GenerationConfig(max_new_tokens=engine.max_new_tokens, do_sample=False, num_beams=1,
                               pad_token_id=engine.pad_id, eos_token_id=engine.eos_id)
 
-    def run() -> None:
+    def run() -> int:
         model.eval()
         with torch.inference_mode():
             model(input_ids=ids, attention_mask=mask, use_cache=False)
-            model.generate(input_ids=pids, attention_mask=pmask, generation_config=config)
+            out = model.generate(input_ids=pids, attention_mask=pmask, generation_config=config)
+        return out.shape[1] - pwidth  # tokens generated (greedy: the same every call)
 
     return run
 
@@ -106,7 +123,9 @@ class _Prompts(torch.utils.data.Dataset):
         return self.prompts if key == "prompt" else {"prompt": self.prompts[key]}
 
 
-def trl_fn(engine: CaptureEngine, model: Any, tokenizer: Any, scratch: str) -> Callable[[], None]:
+def trl_fn(
+    engine: CaptureEngine, model: Any, tokenizer: Any, scratch: str, new_tokens: int
+) -> Callable[[], None]:
     from transformers import GenerationConfig, Trainer, TrainerControl, TrainingArguments
     from trl import LogCompletionsCallback
 
@@ -115,7 +134,9 @@ def trl_fn(engine: CaptureEngine, model: Any, tokenizer: Any, scratch: str) -> C
                              per_device_eval_batch_size=len(prompts))
     trainer = Trainer(model=model, args=args, processing_class=tokenizer,
                       eval_dataset=_Prompts(prompts))
-    config = GenerationConfig(max_new_tokens=engine.max_new_tokens, do_sample=False,
+    # TRL tokenises prompts its own way (the byte tokenizer appends EOS), so its greedy outputs,
+    # and where they stop, differ from ours: pin it to the number of tokens our batch generated.
+    config = GenerationConfig(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
                               pad_token_id=engine.pad_id, eos_token_id=engine.eos_id)
     callback = LogCompletionsCallback(trainer, generation_config=config, freq=1)
     step = [0]
@@ -135,7 +156,7 @@ def timed(fn: Callable[[], Any]) -> float:
 
 
 def bench_model(name: str, count: int, repeats: int, loop_repeats: int, use_trl: bool) -> None:
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer() if name == "tiny" else build_bench_tokenizer()
     model = build_model(name, tokenizer)
     params = sum(p.numel() for p in model.parameters()) / 1e6
     tracked = select_tracked(make_examples(count), max_examples=count)
@@ -159,13 +180,15 @@ def bench_model(name: str, count: int, repeats: int, loop_repeats: int, use_trl:
         def capture() -> None:
             engine.capture(model, 1)
 
-        methods: dict[str, Callable[[], None]] = {
-            "evotui": evotui, "capture": capture, "floor": floor_fn(engine, model),
+        floor = floor_fn(engine, model)
+        new_tokens = floor()
+        methods: dict[str, Callable[[], Any]] = {
+            "evotui": evotui, "capture": capture, "floor": floor,
         }
         skipped = ""
         if use_trl:
             try:
-                methods["trl"] = trl_fn(engine, model, tokenizer, scratch)
+                methods["trl"] = trl_fn(engine, model, tokenizer, scratch, new_tokens)
             except Exception as exc:  # not installed, or an API it does not have
                 skipped = f"trl skipped: {type(exc).__name__}: {exc}"
         for fn in methods.values():
@@ -177,7 +200,8 @@ def bench_model(name: str, count: int, repeats: int, loop_repeats: int, use_trl:
         times["loop"] = [timed(loop) for _ in range(loop_repeats)]
     med = {key: statistics.median(values) for key, values in times.items()}
     print(f"\n== {name}: {params:.1f}M parameters, {count} examples, "
-          f"max_new_tokens={engine.max_new_tokens}, torch threads={torch.get_num_threads()} ==")
+          f"max_new_tokens={engine.max_new_tokens} ({new_tokens} generated), "
+          f"torch threads={torch.get_num_threads()} ==")
     for key, value in med.items():
         runs = ", ".join(f"{v:.3f}" for v in times[key])
         print(f"  {key:8s} {value:8.3f} s   (runs: {runs})")

@@ -134,6 +134,7 @@ def main() -> int:
     parser.add_argument("--snapshots", type=int, default=1000)
     parser.add_argument("--examples", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--launch-only", action="store_true", help="only the launch comparison")
     parser.add_argument(
         "--run-dir", default=os.path.join(tempfile.gettempdir(), "evotui-bench", "synthetic")
     )
@@ -160,6 +161,13 @@ def main() -> int:
         pane = Pane(viewer)
         launch_viewer.append(pane.wait(lambda s: header in s) - pane.started)
         pane.close()
+
+    med = statistics.median
+    if args.launch_only:
+        print(f"launch: viewer {[round(x, 2) for x in launch_viewer]}, "
+              f"bare {[round(x, 2) for x in launch_bare]}, "
+              f"ratio {med(launch_viewer) / med(launch_bare):.2f}x")
+        return 0
 
     # Steady state: one viewer that has read everything.
     pane = Pane(viewer)
@@ -200,7 +208,6 @@ def main() -> int:
         key_bare.append(pane.wait(lambda s, n=i: f"bare ready {n}" in s) - sent)
     pane.close()
 
-    med = statistics.median
     ratio = med(launch_viewer) / med(launch_bare)
     print()
     print(f"launch -> latest step on screen: viewer {med(launch_viewer):.2f} s, "

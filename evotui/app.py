@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -36,17 +38,14 @@ from evotui.index import (
     step_view,
 )
 from evotui.messages import FilesChanged, IndexChanged, IndexProgress
-from evotui.watcher import watch_folder
-from evotui.widgets.chooser import ChooserScreen
-from evotui.widgets.detail import DetailScreen
 from evotui.widgets.example_list import ExampleList, header_text
 from evotui.widgets.header import Line, RunHeader
-from evotui.widgets.help import HelpScreen
 from evotui.widgets.preview import ExamplePreview
 from evotui.widgets.timeline import Timeline
 
 # How often the background fill reports progress (each report redraws the timeline and list).
 PROGRESS_EVERY_S = 0.3
+FILL_DELAY_S = 0.15
 # Folders under a daemon base folder that may hold the snapshot datasets.
 SNAPSHOT_PARENTS = ("data/evolution_snapshots", "evolution_snapshots", "snapshots")
 
@@ -91,6 +90,22 @@ def help_keys() -> list[tuple[str, str]]:
     return [(k.label, k.description) for k in KEYS] + list(EXTRA_HELP)
 
 
+def _is_screen(screen: object, module: str, name: str) -> bool:
+    """isinstance against a screen class without importing its module: the detail, help and
+    chooser screens are imported on first use, which keeps the viewer's start fast."""
+    loaded = sys.modules.get(module)
+    cls = getattr(loaded, name, None) if loaded is not None else None
+    return cls is not None and isinstance(screen, cls)
+
+
+def _is_detail(screen: object) -> bool:
+    return _is_screen(screen, "evotui.widgets.detail", "DetailScreen")
+
+
+def _is_chooser(screen: object) -> bool:
+    return _is_screen(screen, "evotui.widgets.chooser", "ChooserScreen")
+
+
 def _module_available(name: str) -> bool:
     try:
         return importlib.util.find_spec(name) is not None
@@ -133,6 +148,7 @@ class EvotuiApp(App[int]):
         self.progress = ""
         self._dyn: tuple[int, list[dynamics.ExampleDynamics]] | None = None
         self._timeline_key: tuple[int, int | None, int] | None = None
+        self._watching: tuple[Path, bool] | None = None
 
     # -- layout ------------------------------------------------------------------------------
     @property
@@ -209,6 +225,8 @@ class EvotuiApp(App[int]):
         if len(datasets) == 1 and self.index is None and folder_kind(self.target) != "parent":
             self.open_dataset(datasets[0].path)
             return
+        from evotui.widgets.chooser import ChooserScreen
+
         self.push_screen(ChooserScreen(parent), callback=self._chosen)
 
     def _chosen(self, folder: Path | None) -> None:
@@ -232,11 +250,20 @@ class EvotuiApp(App[int]):
         self.drain_notices()
         self.refresh_views()
         self.start_watch(folder, recursive=False)
-        self.call_after_refresh(self.fill)
+        # Read the rest once the latest step is on screen (the first paint must not compete).
+        self.set_timer(FILL_DELAY_S, self.fill)
 
     # -- background work ---------------------------------------------------------------------
+    def start_watch(self, folder: Path, recursive: bool) -> None:
+        if self._watching == (folder, recursive):
+            return  # already watching it: restarting would drop events in between
+        self._watching = (folder, recursive)
+        self._watch(folder, recursive)
+
     @work(exclusive=True, group="watch")
-    async def start_watch(self, folder: Path, recursive: bool) -> None:
+    async def _watch(self, folder: Path, recursive: bool) -> None:
+        from evotui.watcher import watch_folder
+
         async for _ in watch_folder(folder, poll=self.poll, recursive=recursive):
             self.post_message(FilesChanged())
 
@@ -273,8 +300,8 @@ class EvotuiApp(App[int]):
     def _rescan_waiting(self) -> None:
         if self.index is not None:
             return
-        if isinstance(self.screen, ChooserScreen):
-            self.screen.reload()
+        if _is_chooser(self.screen):
+            self.screen.reload()  # type: ignore[attr-defined]
             return
         self.open_target()
 
@@ -425,6 +452,8 @@ class EvotuiApp(App[int]):
         self.refresh_views()
 
     def action_help(self) -> None:
+        from evotui.widgets.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(help_keys()))
 
@@ -434,21 +463,27 @@ class EvotuiApp(App[int]):
     # -- detail ------------------------------------------------------------------------------
     @on(ExampleList.Chosen)
     def _open_detail(self, event: ExampleList.Chosen) -> None:
+        from evotui.widgets.detail import DetailScreen
+
         self.push_screen(DetailScreen(event.col))
 
     @on(ExampleList.Highlighted)
     def _highlighted(self, event: ExampleList.Highlighted) -> None:
+        if not self.screen_stack:
+            return
         self.main.query_one(ExamplePreview).set_example(self.index, self.view, event.col)
 
     def _step_example(self, delta: int) -> None:
         screen = self.screen
-        if not isinstance(screen, DetailScreen) or not self.cols:
+        if not _is_detail(screen) or not self.cols:
             return
+        assert isinstance(screen, Screen)
+        detail: Any = screen
         examples = self.main.query_one(ExampleList)
-        pos = self.cols.index(screen.col) if screen.col in self.cols else 0
+        pos = self.cols.index(detail.col) if detail.col in self.cols else 0
         pos = max(0, min(len(self.cols) - 1, pos + delta))
         examples.cursor = pos
-        screen.col = self.cols[pos]
+        detail.col = self.cols[pos]
         self.refresh_views()
 
     def action_next_example(self) -> None:
@@ -505,13 +540,13 @@ class EvotuiApp(App[int]):
 
     def _version_chosen(self, folder: Path | None) -> None:
         if folder is not None and Path(folder).is_dir():
-            while isinstance(self.screen, ChooserScreen):
+            while _is_chooser(self.screen):
                 self.pop_screen()
             self.open_dataset(Path(folder))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Stepping, sorting and filtering mean nothing while a dataset is being chosen.
-        if isinstance(self.screen, ChooserScreen) and action in MAIN_ACTIONS:
+        if _is_chooser(self.screen) and action in MAIN_ACTIONS:
             return False
         return True
 
@@ -561,6 +596,8 @@ class EvotuiApp(App[int]):
         return text
 
     def refresh_views(self) -> None:
+        if not self.screen_stack:  # shutting down
+            return
         index = self.index
         view = None
         if index is not None and self.current_step is not None:
@@ -607,5 +644,6 @@ class EvotuiApp(App[int]):
         self.main.query_one("#list-header", Line).update(header_text(examples.size.width or 80))
         self.main.query_one(ExamplePreview).set_example(index, view, examples.selected_col)
         screen = self.screen
-        if isinstance(screen, DetailScreen) and index is not None and view is not None:
-            screen.show(index, view, screen.col, dataset, self.follow, self.progress)
+        if _is_detail(screen) and index is not None and view is not None:
+            detail: Any = screen
+            detail.show(index, view, detail.col, dataset, self.follow, self.progress)

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 from evotui.snapshot import (
@@ -35,6 +34,8 @@ STOP_GRACE_S = 5.0
 
 
 def bundled_data() -> bytes:
+    from importlib import resources  # only the demo needs it; keeps `evotui --help` quick
+
     return resources.files("evotui").joinpath("data/demo.jsonl").read_bytes()
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -548,6 +549,34 @@ def run_dynamics(index: RunIndex) -> list[dynamics.ExampleDynamics]:
 
 
 BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparklines(matrix: np.ndarray, width: int) -> list[str]:
+    """:func:`sparkline` of every column of a (steps x examples) matrix in one vectorised pass."""
+    data = np.asarray(matrix, dtype=float)
+    if data.ndim != 2 or width <= 0:
+        return []
+    n, k = data.shape
+    if n == 0:
+        return [""] * k
+    if n > width:
+        starts = np.linspace(0, n, width + 1).astype(int)[:-1]
+        valid = ~np.isnan(data)
+        sums = np.add.reduceat(np.where(valid, data, 0.0), starts, axis=0)
+        counts = np.add.reduceat(valid.astype(np.int64), starts, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            data = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    finite = ~np.isnan(data)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo = np.nanmin(np.where(finite, data, np.nan), axis=0)
+        hi = np.nanmax(np.where(finite, data, np.nan), axis=0)
+        span = hi - lo
+        scaled = np.where(span > 1e-9, (data - lo) / np.where(span > 1e-9, span, 1.0) * 7.999, 0.0)
+    levels = np.clip(np.nan_to_num(scaled, nan=0.0).astype(int), 0, 7)
+    chars = np.array(list(BLOCKS) + [" "])
+    picked = np.where(finite, levels, 8)
+    return ["".join(chars[picked[:, j]].tolist()) for j in range(k)]
 
 
 def sparkline(values: np.ndarray, width: int) -> str:

@@ -27,7 +27,11 @@ def test_pieces_spell_both_sides(expected: str, output: str) -> None:
 
 def test_short_answers_diff_by_character() -> None:
     assert choose_mode("31", "30") == "char"
-    assert diff_output("31", "30") == [Piece("same", "3"), Piece("missing", "1"), Piece("extra", "0")]
+    assert diff_output("31", "30") == [
+        Piece("same", "3"),
+        Piece("missing", "1"),
+        Piece("extra", "0"),
+    ]
 
 
 def test_sentences_diff_by_word() -> None:

@@ -38,7 +38,9 @@ def _example(i: int, output: str, loss: float, expected: str = "4") -> dict[str,
 
 
 def _write(folder: Path, step: int, rows: list[dict[str, object]]) -> Path:
-    return write_json_atomic(folder / snapshot_filename(step), build_snapshot(folder.name, step, rows))
+    return write_json_atomic(
+        folder / snapshot_filename(step), build_snapshot(folder.name, step, rows)
+    )
 
 
 @pytest.fixture

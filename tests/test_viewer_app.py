@@ -56,11 +56,13 @@ async def test_opens_on_latest_and_steps_back(run: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.view is not None)
         assert app.current_step == 30 and app.follow
-        text = (await shown(pilot, app))
+        text = await shown(pilot, app)
         assert "step 30 (4/4)" in text and "LIVE" in text
         await pilot.press("left")
         assert app.current_step == 20 and not app.follow
-        assert "step 20 (3/4)" in (await shown(pilot, app)) and "PAUSED" in (await shown(pilot, app))
+        assert "step 20 (3/4)" in (await shown(pilot, app)) and "PAUSED" in (
+            await shown(pilot, app)
+        )
         await pilot.press("left_square_bracket", "home")
         assert app.current_step == 0
         await pilot.press("right_square_bracket", "right")
@@ -143,7 +145,7 @@ async def test_filter_sort_regressed_and_detail(run: Path) -> None:
         await pilot.press("r", "down", "enter")
         assert isinstance(app.screen, DetailScreen)
         assert app.screen.col == app.cols[1]
-        text = (await shown(pilot, app))
+        text = await shown(pilot, app)
         assert "expected" in text and "history" in text
         await pilot.press("left")  # ←/→ still step through snapshots in the detail
         assert app.current_step == 20 and isinstance(app.screen, DetailScreen)
@@ -159,7 +161,7 @@ async def test_help_lists_every_key_and_quit_exits_zero(run: Path) -> None:
         await wait_for(pilot, lambda: app.view is not None)
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        text = (await shown(pilot, app))
+        text = await shown(pilot, app)
         for key in KEYS[:8]:
             assert key.description.split(" (")[0][:30] in text
         await pilot.press("escape")
@@ -187,7 +189,7 @@ async def test_parent_folder_lists_datasets(tmp_path: Path) -> None:
     app = EvotuiApp(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.2)
-        text = (await shown(pilot, app))
+        text = await shown(pilot, app)
         assert "second  1 snapshots" in text and "first  2 snapshots" in text
         assert text.index("second  ") < text.index("first  ")  # most recently updated first
         await pilot.press("enter")
@@ -233,3 +235,11 @@ async def test_versions_view_from_a_daemon_base_folder(tmp_path: Path) -> None:
         app.screen.dismiss(other)
         await wait_for(pilot, lambda: app.index is not None and app.index.dataset == "other")
         assert app.current_step == 20
+
+
+async def test_poll_mode_picks_up_new_snapshots(run: Path) -> None:
+    app = EvotuiApp(run, poll=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.view is not None)
+        add_snapshot(run, 40)
+        await wait_for(pilot, lambda: app.current_step == 40)

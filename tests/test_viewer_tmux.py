@@ -74,7 +74,9 @@ def test_watch_in_a_real_terminal(tmp_path: Path) -> None:
         good = (run / snapshot_filename(40)).read_bytes()
         (run / snapshot_filename(50)).write_bytes(good[: len(good) // 2])
         tmux.wait_for(lambda s: "step_000050.json" in s or "Skipped" in s)
-        write_json_atomic(run / snapshot_filename(60), synthetic_snapshot(run.name, 60, 1.0, examples))
+        write_json_atomic(
+            run / snapshot_filename(60), synthetic_snapshot(run.name, 60, 1.0, examples)
+        )
         screen = tmux.wait_for(lambda s: "step 60 (6/6)" in s)
         # ← changes what is shown
         tmux.keys("Left")

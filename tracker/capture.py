@@ -188,6 +188,7 @@ class CaptureEngine:
         self.pad_id = _pad_id(tokenizer)
         self.eos_id = tokenizer.eos_token_id
         self.prefix = bos_prefix(tokenizer)
+        self.vocab_limit = len(tokenizer)
         # Tokenised once: the same ids every capture, and no tokenizer cost inside training.
         self.prompt_ids = [self.prefix + encode_text(tokenizer, ex.prompt) for ex in self.tracked]
         self.answer_ids = [encode_text(tokenizer, ex.expected_output) for ex in self.tracked]
@@ -233,28 +234,52 @@ class CaptureEngine:
         return prompt[-keep:], answer
 
     def _batch_losses(self, model: Any, batch: list[int]) -> list[tuple[float, list[float]]]:
+        """Teacher-forced cross-entropy of each answer token, one forward for the whole batch.
+
+        Left padding puts every answer at the end of its row, so only the last ``A + 1`` columns'
+        logits are needed (``logits_to_keep``): with a 50k vocabulary the output layer is a large
+        share of the forward, and most of it would be spent on prompt positions nobody scores.
+        """
         device = _device(model)
-        seqs, spans = [], []
-        for index in batch:
-            prompt, answer = self._limits(index, 0)
-            seqs.append(prompt + answer)
-            spans.append((len(prompt), len(prompt) + len(answer)))
-        width = max(len(seq) for seq in seqs)
-        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for row, seq in enumerate(seqs):  # right padding: positions stay 0..n-1, no position ids
-            ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-            mask[row, : len(seq)] = 1
-        ids, mask = ids.to(device), mask.to(device)
-        logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
-        # Position t predicts token t+1: the answer's tokens are predicted from start-1 .. end-2.
-        logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-        token_nll = -logprobs.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1).cpu()
-        results = []
-        for row, (start, end) in enumerate(spans):
-            values = token_nll[row, start - 1 : end - 1].tolist() if end > start else []
-            results.append((sum(values) / len(values) if values else math.nan, values))
-        return results
+        pairs = [self._limits(index, 0) for index in batch]
+        width = max(len(prompt) + len(answer) for prompt, answer in pairs)
+        ids = torch.full((len(pairs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(pairs), width), dtype=torch.long)
+        for row, (prompt, answer) in enumerate(pairs):
+            seq = prompt + answer
+            ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+            mask[row, width - len(seq) :] = 1
+        # Positions count real tokens only, exactly as for an unpadded row (generate does the same).
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        keep = min(width, max(len(answer) for _, answer in pairs) + 1)
+        ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
+        try:
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                           use_cache=False, logits_to_keep=keep).logits
+        except TypeError:  # a model without logits_to_keep: score from the full logits
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                           use_cache=False).logits
+        offset = width - logits.shape[1]  # column of logits[:, 0]
+        rows, cols, targets = [], [], []
+        for row, (prompt, answer) in enumerate(pairs):
+            first = width - len(answer)  # column of the first answer token
+            for j, token in enumerate(answer):
+                if first + j - 1 < first - len(prompt):
+                    continue  # nothing before it to predict it from (an empty prompt)
+                rows.append(row)
+                cols.append(first + j - 1 - offset)  # the column whose logits predict it
+                targets.append(token)
+        results: list[tuple[float, list[float]]] = [(math.nan, []) for _ in pairs]
+        if not targets:
+            return results
+        picked = logits[torch.tensor(rows, device=device), torch.tensor(cols, device=device)]
+        nll = torch.nn.functional.cross_entropy(
+            picked.float(), torch.tensor(targets, device=device), reduction="none"
+        ).tolist()
+        per_row: list[list[float]] = [[] for _ in pairs]
+        for owner, value in zip(rows, nll, strict=True):
+            per_row[owner].append(value)
+        return [(sum(v) / len(v), v) if v else (math.nan, []) for v in per_row]
 
     def _batch_generate(
         self, model: Any, batch: list[int], *, synced: bool = False
@@ -284,7 +309,11 @@ class CaptureEngine:
             synced_gpus=synced,
         )
         seconds = time.perf_counter() - started
-        texts = self.tokenizer.batch_decode(out[:, width:].cpu(), skip_special_tokens=True)
+        new = out[:, width:].cpu()
+        # Models often have more output rows than the tokenizer has tokens (vocabularies padded to
+        # a multiple of 64); such ids decode to nothing rather than crash the decoder.
+        new[new >= self.vocab_limit] = self.pad_id
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
         return texts, seconds
 
     def capture(self, model: Any, step: int, *, is_main: bool = True) -> CaptureResult | None:

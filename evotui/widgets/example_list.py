@@ -6,10 +6,10 @@ stepping to another snapshot swaps the data and repaints the visible lines, noth
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -21,10 +21,15 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from evotui.index import Matrices, RunIndex, StepView, sparkline
-from evotui.widgets.render import delta_style, fmt_delta, fmt_loss, glyph, visible
+from evotui.index import Matrices, RunIndex, StepView, sparklines
+from evotui.widgets.render import STATUS_GLYPHS, delta_style, fmt_delta, fmt_loss, visible
 
 ID_W, LOSS_W, DELTA_W = 4, 6, 6
+
+
+@lru_cache(maxsize=64)
+def _style(definition: str) -> Style:
+    return Style.parse(definition)
 
 
 def spark_width(width: int) -> int:
@@ -36,11 +41,6 @@ def header_text(width: int) -> Text:
     sw = spark_width(width)
     line = f"  {'id':>{ID_W}} {'loss':>{LOSS_W}} {'Δ':>{DELTA_W}} {'loss history':<{sw}} input"
     return Text(line[:width], style="bold", no_wrap=True, overflow="crop")
-
-
-@dataclass(slots=True)
-class RowData:
-    cols: list[int]
 
 
 class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
@@ -164,7 +164,6 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
             return Strip.blank(width, base)
         if row >= len(self.cols):
             return Strip.blank(width, base)
-        text = self._row_text(self.cols[row], width)
         selected = row == self.cursor
         style = base
         if selected:
@@ -172,7 +171,7 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
                 "example-list--cursor" if self.has_focus else "example-list--cursor-blur"
             )
             style = base + cursor_style
-        return self._strip(text, width, style)
+        return self._row_strip(self.cols[row], width, style)
 
     def _strip(self, text: Text, width: int, style: Style) -> Strip:
         text.truncate(width, overflow="ellipsis", pad=True)
@@ -183,24 +182,30 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
         ]
         return Strip(segments, width).crop(0, width)
 
-    def _row_text(self, col: int, width: int) -> Text:
+    def _row_strip(self, col: int, width: int, style: Style) -> Strip:
+        """One row as segments directly (no Rich Text layout: this runs for every visible row on
+        every step key)."""
         assert self.index is not None and self.view is not None
         view = self.view
         loss = float(view.loss[col])
         delta = float(view.delta[col])
         sw = spark_width(width)
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append_text(glyph(view.status[col]))
-        text.append(" ")
-        text.append(f"{self.index.example_ids[col]:>{ID_W}} ", style="dim")
-        text.append(fmt_loss(loss, LOSS_W) + " ")
-        mark = fmt_delta(delta, DELTA_W)
-        text.append(mark + " ", style=delta_style(delta))
-        text.append(self._spark(col, sw).ljust(sw) + " ", style="cyan")
-        rest = width - text.cell_len
+        char, glyph_style = STATUS_GLYPHS.get(view.status[col], ("?", "dim"))
+        segments = [
+            Segment(char, style + _style(glyph_style)),
+            Segment(f" {self.index.example_ids[col]:>{ID_W}} ", style + _style("dim")),
+            Segment(fmt_loss(loss, LOSS_W) + " ", style),
+            Segment(fmt_delta(delta, DELTA_W) + " ", style + _style(delta_style(delta))),
+            Segment(self._spark(col, sw).ljust(sw) + " ", style + _style("cyan")),
+        ]
+        used = 2 + ID_W + 1 + LOSS_W + 1 + DELTA_W + 1 + sw + 1
+        rest = width - used
         if rest > 0:
-            text.append(visible(self.index.inputs[col])[: rest * 2])
-        return text
+            text = visible(self.index.inputs[col])
+            if cell_len(text) > rest:
+                text = set_cell_size(text, rest - 1) + "…"
+            segments.append(Segment(text, style))
+        return Strip(segments).adjust_cell_length(width, style).crop(0, width)
 
     def _spark(self, col: int, width: int) -> str:
         if self.mats is None or self.upto == 0 or col >= self.mats.loss.shape[1]:
@@ -208,9 +213,18 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
         key = (col, self.upto, width)
         cached = self._spark_cache.get(key)
         if cached is None:
-            series = self.mats.loss[: self.upto, col]
-            cached = sparkline(series, width)
-            self._spark_cache[key] = cached
+            # Compute the whole visible window at once: one numpy pass instead of one per row.
+            top = int(self.scroll_offset.y)
+            height = max(1, self.scrollable_content_region.height)
+            window = [c for c in self.cols[top : top + height] if c < self.mats.loss.shape[1]]
+            if col not in window:
+                window.append(col)
+            lines = sparklines(self.mats.loss[: self.upto][:, window], width)
+            for c, line in zip(window, lines, strict=True):
+                self._spark_cache[(c, self.upto, width)] = line
+            cached = self._spark_cache[key]
+            if len(self._spark_cache) > 4096:
+                self._spark_cache.clear()
         return cached
 
     COMPONENT_CLASSES = {"example-list--cursor", "example-list--cursor-blur"}
@@ -219,7 +233,3 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
     ExampleList > .example-list--cursor { background: $accent 40%; text-style: bold; }
     ExampleList > .example-list--cursor-blur { background: $accent 20%; }
     """
-
-
-def nan_or(value: float, default: float = 0.0) -> float:
-    return default if math.isnan(value) else value

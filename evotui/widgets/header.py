@@ -55,7 +55,8 @@ class RunHeader(Widget):
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(" evotui ", style="bold reverse")
+        if self.size.width >= 100:  # at 80 columns every cell goes to the figures
+            text.append(" evotui ", style="bold reverse")
         text.append(" ")
         text.append(self.dataset or "—", style="bold")
         view = self.view
@@ -67,9 +68,9 @@ class RunHeader(Widget):
             if view.step != view.latest:
                 text.append(f"  latest {view.latest}", style="dim")
             text.append("  acc ")
-            text.append(fmt_pct(view.accuracy), style="bold green")
+            text.append(fmt_pct(view.accuracy), style="bold rgb(80,200,120)")
             text.append("  loss ")
-            text.append(fmt_loss(view.avg_loss, 0), style="bold yellow")
+            text.append(fmt_loss(view.avg_loss, 0), style="bold rgb(230,180,60)")
         if self.progress:
             text.append(f"  {self.progress}", style="dim")
         state = Text(" ● LIVE ", style="bold black on green") if self.follow else Text(

@@ -15,8 +15,8 @@ STATUS_GLYPHS: dict[str, tuple[str, str]] = {
     dynamics.LEARNED: ("✓", "bold green"),
     dynamics.RELEARNED: ("↺", "bold cyan"),
     dynamics.REGRESSED: ("↓", "bold red"),
-    dynamics.FORGOTTEN: ("✗", "magenta"),
-    dynamics.NOT_YET: ("·", "red"),
+    dynamics.FORGOTTEN: ("↯", "magenta"),
+    dynamics.NOT_YET: ("✗", "red"),
 }
 STATUS_HELP: dict[str, str] = {
     dynamics.LEARNED: "right",

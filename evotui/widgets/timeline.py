@@ -8,14 +8,19 @@ the cached plot.
 from __future__ import annotations
 
 import numpy as np
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 # Plot at most this many points per column of width: plotext cost grows with points, and more
 # than a couple per cell cannot be seen anyway.
 POINTS_PER_CELL = 2
 MARK_STYLE = Style(bgcolor="rgb(40,70,130)")
+# Same hues as the header's "acc" and "loss" figures, so the plot needs no legend.
+ACCURACY_COLOR = (80, 200, 120)
+LOSS_COLOR = (230, 180, 60)
 
 
 def _thin(n: int, limit: int) -> np.ndarray:
@@ -35,7 +40,7 @@ class Timeline(PlotextPlot):
         self.current: int | None = None
         self._data_version = 0
         self._cache_key: tuple[object, ...] | None = None
-        self._cached: Text | None = None
+        self._strips: list[Strip] = []
         self._area: tuple[int, int, int, int] | None = None  # left, right, top, bottom
 
     def set_data(
@@ -57,15 +62,55 @@ class Timeline(PlotextPlot):
             self.current = current
             self.refresh()
 
-    def render(self) -> Text:
-        key = (self._data_version, self.size.width, self.size.height, self.app.theme)
-        if key != self._cache_key or self._cached is None:
-            self._draw()
-            rendered = super().render()
-            self._cached = rendered if isinstance(rendered, Text) else Text(str(rendered))
+    def _ensure_cache(self) -> None:
+        width, height = self.size.width, self.size.height
+        key = (self._data_version, width, height, self.app.theme)
+        if key == self._cache_key:
+            return
+        if len(self.steps) < 2:
+            # Nothing to draw a line through yet (and plotext is the slowest thing to paint,
+            # which would hold back the first screen): a one-line note instead.
+            note = "accuracy and avg loss over steps appear here once there are two snapshots"
+            if self.steps:
+                note = "reading the other snapshots for the accuracy / loss timeline…"
+            line = Text(note, style="dim italic", justify="center")
+            console = self.app.console
+            lines = console.render_lines(line, console.options.update(width=width), pad=True)
+            blank = Strip.blank(width, self.rich_style)
+            middle = max(0, height // 2)
+            self._strips = [blank] * middle + [Strip(lines[0], width)]
+            self._strips += [blank] * max(0, height - len(self._strips))
+            self._area = None
             self._cache_key = key
-            self._area = self._find_area(self._cached)
-        return self._marked(self._cached)
+            return
+        self._draw()
+        rendered = super().render()
+        text = rendered if isinstance(rendered, Text) else Text(str(rendered))
+        self._area = self._find_area(text)
+        console = self.app.console
+        lines = console.render_lines(text, console.options.update(width=width), pad=True)
+        self._strips = [Strip(line, width) for line in lines[:height]]
+        self._cache_key = key
+
+    def render_line(self, y: int) -> Strip:
+        self._ensure_cache()
+        width = self.size.width
+        if y >= len(self._strips):
+            return Strip.blank(width, self.rich_style)
+        strip = self._strips[y]
+        n = len(self.steps)
+        if self._area is None or self.current not in self.steps or n == 0:
+            return strip
+        left, right, top, bottom = self._area
+        if not top <= y <= bottom:
+            return strip
+        position = self.steps.index(self.current)
+        col = left + (round(position / (n - 1) * (right - left)) if n > 1 else 0)
+        if col >= width:
+            return strip
+        cell = strip.crop(col, col + 1)
+        mid = Strip([Segment(seg.text, (seg.style or Style()) + MARK_STYLE) for seg in cell])
+        return Strip.join([strip.crop(0, col), mid, strip.crop(col + 1, width)])
 
     @staticmethod
     def _find_area(text: Text) -> tuple[int, int, int, int] | None:
@@ -78,38 +123,20 @@ class Timeline(PlotextPlot):
         right = lines[bottom].rindex("┘") - 1
         return (left, right, top + 1, bottom - 1) if right > left else None
 
-    def _marked(self, base: Text) -> Text:
-        n = len(self.steps)
-        if self._area is None or self.current not in self.steps or n == 0:
-            return base
-        left, right, top, bottom = self._area
-        position = self.steps.index(self.current)
-        col = left + (round(position / (n - 1) * (right - left)) if n > 1 else 0)
-        text = base.copy()
-        offset = 0
-        for i, line in enumerate(text.plain.split("\n")):
-            if top <= i <= bottom and col < len(line):
-                text.stylize(MARK_STYLE, offset + col, offset + col + 1)
-            offset += len(line) + 1
-        return text
-
     def _draw(self) -> None:
         plt = self.plt
         plt.clear_figure()
         n = len(self.steps)
-        if n == 0:
-            plt.title("accuracy / avg loss — no snapshots yet")
-            return
         keep = _thin(n, max(8, self.size.width * POINTS_PER_CELL))
         xs = keep.tolist()
-        plt.plot(xs, (self.accuracy[keep] * 100).tolist(), color="green", marker="braille")
+        plt.plot(xs, (self.accuracy[keep] * 100).tolist(), color=ACCURACY_COLOR, marker="braille")
         loss = self.avg_loss[keep]
         finite = np.isfinite(loss)
         if finite.any():
             plt.plot(
                 keep[finite].tolist(),
                 loss[finite].tolist(),
-                color="yellow",
+                color=LOSS_COLOR,
                 marker="braille",
                 yside="right",
             )
