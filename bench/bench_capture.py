@@ -8,7 +8,8 @@ For each model, in one process, interleaved, median of --repeats runs:
 * evotui      CaptureEngine.compute_rows: batched loss + batched greedy generation (+ decode,
               similarity, per-token losses), the work of a capture without the file write
 * capture     the whole CaptureEngine.capture: the above + RNG save/restore + snapshot JSON write
-* loop        the same engine, one example at a time (batch size 1)
+* loop        the same engine, one example at a time (batch size 1); on the big model timed on
+              a sample of 20 and scaled (the cost is linear in the examples)
 * floor       one batched forward over prompt+answer and one batched generate with the same
               token budget, nothing else: what any batched capture must at least spend
 * trl         TRL's LogCompletionsCallback (generation only, batch = all prompts), if trl imports
@@ -155,7 +156,9 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def bench_model(name: str, count: int, repeats: int, loop_repeats: int, use_trl: bool) -> None:
+def bench_model(
+    name: str, count: int, repeats: int, loop_repeats: int, loop_sample: int, use_trl: bool
+) -> None:
     tokenizer = build_tokenizer() if name == "tiny" else build_bench_tokenizer()
     model = build_model(name, tokenizer)
     params = sum(p.numel() for p in model.parameters()) / 1e6
@@ -171,11 +174,6 @@ def bench_model(name: str, count: int, repeats: int, loop_repeats: int, use_trl:
             model.eval()
             with torch.inference_mode():
                 engine.compute_rows(model, everything)
-
-        def loop() -> None:
-            model.eval()
-            with torch.inference_mode():
-                single.compute_rows(model, everything)
 
         def capture() -> None:
             engine.capture(model, 1)
@@ -194,17 +192,30 @@ def bench_model(name: str, count: int, repeats: int, loop_repeats: int, use_trl:
         for fn in methods.values():
             fn()  # warm-up: first-call allocations and lazy imports are not the steady state
         times: dict[str, list[float]] = {key: [] for key in methods}
-        for _ in range(repeats):  # interleaved, so background load hits every method alike
-            for key, fn in methods.items():
-                times[key].append(timed(fn))
-        times["loop"] = [timed(loop) for _ in range(loop_repeats)]
+        order = list(methods)
+        for repeat in range(repeats):
+            # Interleaved and rotated, so background load and allocator warm-up hit all alike.
+            for key in order[repeat % len(order) :] + order[: repeat % len(order)]:
+                times[key].append(timed(methods[key]))
+        # The loop's cost is linear in the examples, so a sample of them is timed and scaled
+        # (printed as such); a full 100-example loop on a 124M model takes minutes on a laptop.
+        sample = list(range(min(loop_sample or len(tracked), len(tracked))))
+        scale = len(tracked) / len(sample)
+
+        def loop_sample_fn() -> None:
+            model.eval()
+            with torch.inference_mode():
+                single.compute_rows(model, sample)
+
+        times["loop"] = [timed(loop_sample_fn) * scale for _ in range(loop_repeats)]
     med = {key: statistics.median(values) for key, values in times.items()}
     print(f"\n== {name}: {params:.1f}M parameters, {count} examples, "
           f"max_new_tokens={engine.max_new_tokens} ({new_tokens} generated), "
           f"torch threads={torch.get_num_threads()} ==")
     for key, value in med.items():
         runs = ", ".join(f"{v:.3f}" for v in times[key])
-        print(f"  {key:8s} {value:8.3f} s   (runs: {runs})")
+        note = f", {len(sample)} examples timed x{scale:g}" if key == "loop" and scale != 1 else ""
+        print(f"  {key:8s} {value:8.3f} s   (runs: {runs}{note})")
     print(f"  loop / evotui   = {med['loop'] / med['evotui']:6.2f}x   (goal >= 5x)")
     print(f"  evotui / floor  = {med['evotui'] / med['floor']:6.2f}x   (goal <= 1.2x)")
     print(f"  capture / floor = {med['capture'] / med['floor']:6.2f}x   (with RNG + file write)")
@@ -221,6 +232,9 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--loop-repeats", type=int, default=1)
+    parser.add_argument("--loop-sample", type=int, default=0,
+                        help="time the one-at-a-time loop on this many examples and scale up "
+                        "(0: all; default 0 for tiny, 20 for gpt2-small)")
     parser.add_argument("--no-trl", action="store_true")
     parser.add_argument("--trl-path", default=None, help="a folder holding trl (pip --target)")
     args = parser.parse_args()
@@ -229,8 +243,9 @@ def main() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    for name in args.models.split(","):
-        bench_model(name.strip(), args.examples, args.repeats, args.loop_repeats, not args.no_trl)
+    for name in (part.strip() for part in args.models.split(",")):
+        sample = args.loop_sample or (20 if name != "tiny" else 0)
+        bench_model(name, args.examples, args.repeats, args.loop_repeats, sample, not args.no_trl)
 
 
 if __name__ == "__main__":

@@ -133,7 +133,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--snapshots", type=int, default=1000)
     parser.add_argument("--examples", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--launch-only", action="store_true", help="only the launch comparison")
     parser.add_argument(
         "--run-dir", default=os.path.join(tempfile.gettempdir(), "evotui-bench", "synthetic")
@@ -166,7 +166,8 @@ def main() -> int:
     if args.launch_only:
         print(f"launch: viewer {[round(x, 2) for x in launch_viewer]}, "
               f"bare {[round(x, 2) for x in launch_bare]}, "
-              f"ratio {med(launch_viewer) / med(launch_bare):.2f}x")
+              f"median ratio {med(launch_viewer) / med(launch_bare):.2f}x, "
+              f"best-of ratio {min(launch_viewer) / min(launch_bare):.2f}x")
         return 0
 
     # Steady state: one viewer that has read everything.
@@ -211,7 +212,9 @@ def main() -> int:
     ratio = med(launch_viewer) / med(launch_bare)
     print()
     print(f"launch -> latest step on screen: viewer {med(launch_viewer):.2f} s, "
-          f"bare Textual app {med(launch_bare):.2f} s, ratio {ratio:.2f}x (goal <= 2x)")
+          f"bare Textual app {med(launch_bare):.2f} s, ratio {ratio:.2f}x (goal <= 2x); "
+          f"best of {args.repeat}: {min(launch_viewer):.2f} s vs {min(launch_bare):.2f} s, "
+          f"{min(launch_viewer) / min(launch_bare):.2f}x")
     print(f"background read of all {len(steps)} snapshots: {fill_s:.1f} s (UI usable meanwhile)")
     print(f"peak memory (VmHWM) after reading everything: {rss:.0f} MB (goal <= 400 MB)")
     print(f"step key -> repaint: viewer median {med(key_viewer) * 1000:.0f} ms "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,12 +33,15 @@ from evotui.index import (
     RunIndex,
     StepView,
     discover_datasets,
+    export_bytes,
+    export_rows,
     folder_kind,
     order_rows,
     run_dynamics,
     step_view,
 )
 from evotui.messages import FilesChanged, IndexChanged, IndexProgress
+from evotui.snapshot import write_bytes_atomic
 from evotui.widgets.example_list import ExampleList, header_text
 from evotui.widgets.header import Line, RunHeader
 from evotui.widgets.preview import ExamplePreview
@@ -46,6 +50,8 @@ from evotui.widgets.timeline import Timeline
 # How often the background fill reports progress (each report redraws the timeline and list).
 PROGRESS_EVERY_S = 0.3
 FILL_DELAY_S = 0.15
+# More changed files than this in one batch (a whole run copied in): rescan the folder instead.
+MAX_TRACKED_PATHS = 256
 # Folders under a daemon base folder that may hold the snapshot datasets.
 SNAPSHOT_PARENTS = ("data/evolution_snapshots", "evolution_snapshots", "snapshots")
 
@@ -71,12 +77,16 @@ KEYS: tuple[Key, ...] = (
     Key("r", "toggle_regressed", "r", "Only examples that regressed since the previous snapshot"),
     Key("w", "cycle_status", "w", "Status filter: " + ", ".join(STATUS_FILTERS)),
     Key("g", "cycle_region", "g", "Data-map region filter: all, " + ", ".join(dynamics.REGIONS)),
+    Key("x", "export('csv')", "x", "Export the listed examples at this step to CSV"),
+    Key("X", "export('jsonl')", "X", "Export the listed examples at this step to JSONL"),
     Key("m", "datamap", "m", "Data map (confidence vs variability)"),
     Key("v", "versions", "v", "Model versions (daemon base folder)"),
     Key("question_mark", "help", "?", "This help", "Help"),
     Key("q", "quit", "q", "Quit", "Quit"),
 )
-MAIN_ACTIONS = frozenset(k.action for k in KEYS if k.action not in ("help", "quit", "versions"))
+MAIN_ACTIONS = frozenset(
+    k.action.split("(")[0] for k in KEYS if k.action not in ("help", "quit", "versions")
+)
 # Keys handled by widgets, listed in help too.
 EXTRA_HELP: tuple[tuple[str, str], ...] = (
     ("↑ ↓ PgUp PgDn", "Move in the example list / history"),
@@ -149,6 +159,8 @@ class EvotuiApp(App[int]):
         self._dyn: tuple[int, list[dynamics.ExampleDynamics]] | None = None
         self._timeline_key: tuple[int, int | None, int] | None = None
         self._watching: tuple[Path, bool] | None = None
+        self._changes_lock = threading.Lock()
+        self._changed: set[str] | None = set()
 
     # -- layout ------------------------------------------------------------------------------
     @property
@@ -264,8 +276,22 @@ class EvotuiApp(App[int]):
     async def _watch(self, folder: Path, recursive: bool) -> None:
         from evotui.watcher import watch_folder
 
-        async for _ in watch_folder(folder, poll=self.poll, recursive=recursive):
+        async for paths in watch_folder(folder, poll=self.poll, recursive=recursive):
+            self._note_changes(paths)
             self.post_message(FilesChanged())
+
+    def _note_changes(self, paths: set[str] | None) -> None:
+        """Collect what changed until the rescan takes it (None: rescan the whole folder)."""
+        with self._changes_lock:
+            if paths is None or self._changed is None or len(self._changed) > MAX_TRACKED_PATHS:
+                self._changed = None
+            else:
+                self._changed |= paths
+
+    def _take_changes(self) -> set[str] | None:
+        with self._changes_lock:
+            taken, self._changed = self._changed, set()
+        return taken
 
     @work(thread=True, exclusive=True, group="fill")
     def fill(self) -> None:
@@ -287,9 +313,11 @@ class EvotuiApp(App[int]):
     def rescan(self) -> None:
         index = self.index
         if index is None:
+            self._take_changes()
             self.call_from_thread(self._rescan_waiting)
             return
-        result = index.scan()
+        paths = self._take_changes()
+        result = index.scan(paths)  # just the files the watcher saw, or everything
         if not result.any:
             return
         # The newest new file is read here, so it is on screen without waiting for the fill.
@@ -450,6 +478,21 @@ class EvotuiApp(App[int]):
         options: list[str | None] = [None, *dynamics.REGIONS]
         self.region = options[(options.index(self.region) + 1) % len(options)]
         self.refresh_views()
+
+    def action_export(self, fmt: str = "csv") -> None:
+        index, view = self.index, self.view
+        if index is None or view is None:
+            self.notify("Nothing to export yet.", severity="warning")
+            return
+        name = f"evotui-{index.dataset}-step{view.step:06d}.{fmt}"
+        path = Path.cwd() / name
+        try:
+            data = export_bytes(export_rows(index, view, self.cols), fmt)
+            write_bytes_atomic(path, data)
+        except OSError as exc:
+            self.notify(f"Export failed: {exc}", severity="error")
+            return
+        self.notify(f"{len(self.cols)} examples → {path}", title="Exported")
 
     def action_help(self) -> None:
         from evotui.widgets.help import HelpScreen

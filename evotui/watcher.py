@@ -35,15 +35,16 @@ async def watch_folder(
     poll: bool = False,
     recursive: bool = False,
     stop_event: asyncio.Event | None = None,
-) -> AsyncIterator[None]:
-    """Yield once per batch of relevant changes under ``folder``; survive it being missing,
-    created later, or removed and recreated. Yields once as soon as a missing folder appears."""
+) -> AsyncIterator[set[str] | None]:
+    """Yield the changed paths once per batch of relevant changes under ``folder``; survive it
+    being missing, created later, or removed and recreated. ``None`` means "rescan everything"
+    (the folder itself appeared, vanished or could not be watched)."""
     folder = Path(folder)
     while stop_event is None or not stop_event.is_set():
         if not folder.is_dir():
             await asyncio.sleep(MISSING_RETRY_S)
             if folder.is_dir():
-                yield
+                yield None
             continue
         try:
             async for changes in awatch(
@@ -58,7 +59,7 @@ async def watch_folder(
                 ignore_permission_denied=True,
             ):
                 if changes:
-                    yield
+                    yield {path for _, path in changes}
                 if not folder.is_dir():
                     break
         except (FileNotFoundError, OSError, RuntimeError):
@@ -66,4 +67,4 @@ async def watch_folder(
         if stop_event is not None and stop_event.is_set():
             return
         await asyncio.sleep(MISSING_RETRY_S)
-        yield  # something happened to the folder itself: let the caller rescan
+        yield None  # something happened to the folder itself: let the caller rescan

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -276,4 +277,27 @@ def test_watch_mode_picks_up_new_files_until_stopped(
         daemon.stop_event.set()
         thread.join(timeout=10)
     assert not thread.is_alive()
+    assert [v.id for v in VersionStore(tmp_path).versions()] == ["v0001"]
+
+
+def test_a_closed_log_pipe_does_not_fail_a_good_file(
+    tmp_path: Path, fake: FakeTrain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `evotui daemon ... | tee log`, then Ctrl-C: the reader dies first, so every later log line
+    # (the daemon's, the tracker's, the trainer's) meets a broken pipe. The file is still good.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    broken = open(write_end, "w", buffering=1)  # noqa: SIM115 - closed below
+    monkeypatch.setattr("sys.stdout", broken)
+    monkeypatch.setattr("sys.stderr", broken)
+    fake.on_call = lambda config: print("📸 Capturing evolution snapshot at step 0", flush=True)
+    _drop(tmp_path, "a.jsonl")
+    try:
+        Daemon(DaemonOptions(base_dir=tmp_path, once=True, steps=3, settle_s=0.01)).run()
+    finally:
+        monkeypatch.undo()
+        with contextlib.suppress(OSError):
+            broken.close()
+    assert (tmp_path / "done" / "a.jsonl").exists()
+    assert not (tmp_path / "failed").exists() or list((tmp_path / "failed").iterdir()) == []
     assert [v.id for v in VersionStore(tmp_path).versions()] == ["v0001"]

@@ -171,3 +171,38 @@ def test_sparkline() -> None:
     assert len(sparkline(np.linspace(5, 0, 1000), 12)) == 12
     assert sparkline(np.array([1.0, np.nan, 1.0]), 5) == "▁ ▁"
     assert sparkline(np.array([]), 5) == ""
+
+
+def test_export_rows_csv_and_jsonl(tmp_path: Path) -> None:
+    import csv
+    import io
+    import json
+
+    from evotui.index import export_bytes, export_rows
+
+    folder = tmp_path / "d"
+    _write(folder, 0, [_example(0, "4", 0.2), _example(1, "x, \"y\"", 0.1)])
+    _write(folder, 10, [_example(0, "5", 0.3), _example(1, "4", float("nan"))])
+    index = RunIndex(folder)
+    index.scan()
+    view = step_view(index, 10)
+    rows = export_rows(index, view, [1, 0])
+    assert [r["example_id"] for r in rows] == [1, 0]
+    assert rows[1]["regressed"] is True and rows[1]["model_output"] == "5"
+    assert rows[0]["loss"] is None
+    parsed = list(csv.DictReader(io.StringIO(export_bytes(rows, "csv").decode())))
+    assert parsed[1]["model_output"] == "5" and parsed[0]["loss"] == ""
+    lines = export_bytes(rows, "jsonl").decode().splitlines()
+    assert json.loads(lines[0])["example_id"] == 1 and len(lines) == 2
+
+
+def test_scan_of_just_the_changed_paths(run: Path) -> None:
+    index = RunIndex(run)
+    index.scan()
+    new = _write(run, 50, [_example(i, "4", 0.1) for i in range(12)])
+    (run / "step_000010.json").unlink()
+    untouched = run / "step_000020.json"
+    result = index.scan([str(new), str(run / "step_000010.json"), str(run / "notes.txt")])
+    assert result.added == [50] and result.removed == [10] and result.changed == []
+    assert index.steps() == [0, 20, 30, 40, 50]
+    assert index.scan([str(untouched)]).any is False

@@ -68,6 +68,8 @@ def test_capture_writes_contract_snapshot_with_agreeing_summary(tiny, tmp_path: 
     raw = json.loads(result.path.read_text())
     assert raw["schema_version"] == 1 and raw["snapshot_id"] == "arith_step_000100"
     assert raw["dataset"] == "arith" and raw["training_step"] == 100
+    # Each example names its snapshot, for `jq '.examples[0] | {step: .snapshot_id, ...}'`.
+    assert {e["snapshot_id"] for e in raw["examples"]} == {"arith_step_000100"}
     snap = read_snapshot(result.path)
     assert [e.example_id for e in snap.examples] == list(range(12))
     losses = [e.loss for e in snap.examples]

@@ -160,5 +160,6 @@ def test_resumed_run_keeps_baseline_and_example_order(tmp_path: Path) -> None:
     resumed.on_train_end(args, state, TrainerControl(), model=model)
     steps = [s for s, _ in snapshot_files(tmp_path / "s" / "arith")]
     assert steps == [0, 50, 60]
-    ids = [e.example_id for e in read_snapshot(tmp_path / "s" / "arith" / "step_000060.json").examples]
+    final = read_snapshot(tmp_path / "s" / "arith" / "step_000060.json")
+    ids = [e.example_id for e in final.examples]
     assert ids == [t.example_id for t in first.tracker.tracked] and len(ids) == 10

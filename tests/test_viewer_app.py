@@ -243,3 +243,20 @@ async def test_poll_mode_picks_up_new_snapshots(run: Path) -> None:
         await wait_for(pilot, lambda: app.view is not None)
         add_snapshot(run, 40)
         await wait_for(pilot, lambda: app.current_step == 40)
+
+
+async def test_export_key_writes_the_listed_rows(
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = EvotuiApp(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.view is not None)
+        await pilot.press("w")  # only wrong ones
+        await pilot.press("x")
+        out = tmp_path / "evotui-arith-step000030.csv"
+        await wait_for(pilot, out.exists)
+        lines = out.read_text().splitlines()
+        assert len(lines) == 1 + len(app.cols)
+        await pilot.press("X")
+        await wait_for(pilot, (tmp_path / "evotui-arith-step000030.jsonl").exists)

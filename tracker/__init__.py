@@ -2,8 +2,23 @@
 
 Public entry points: ``SnapshotTracker`` (any training loop), ``tracker.callback.EvolutionCallback``
 (Hugging Face ``Trainer``), ``tracker.train.train`` (what ``evotui train`` runs).
+``tracker.data`` and ``tracker.schedule`` import without torch; the rest loads it.
 """
 
-from tracker.loop import SnapshotTracker
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tracker.loop import SnapshotTracker
 
 __all__ = ["SnapshotTracker"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `import tracker.schedule` (e.g. to check a CLI flag) does not pull in torch.
+    if name == "SnapshotTracker":
+        from tracker.loop import SnapshotTracker
+
+        return SnapshotTracker
+    raise AttributeError(f"module 'tracker' has no attribute {name!r}")

@@ -253,12 +253,11 @@ class CaptureEngine:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         keep = min(width, max(len(answer) for _, answer in pairs) + 1)
         ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
+        inputs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "use_cache": False}
         try:
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                           use_cache=False, logits_to_keep=keep).logits
-        except TypeError:  # a model without logits_to_keep: score from the full logits
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                           use_cache=False).logits
+            logits = model(**inputs, position_ids=positions, logits_to_keep=keep).logits
+        except TypeError:  # an older model without logits_to_keep: score from the full logits
+            logits = model(**inputs, position_ids=positions).logits
         offset = width - logits.shape[1]  # column of logits[:, 0]
         rows, cols, targets = [], [], []
         for row, (prompt, answer) in enumerate(pairs):

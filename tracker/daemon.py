@@ -20,7 +20,6 @@ Training runs in this process through ``tracker.train.train`` into a staging fol
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import shutil
@@ -33,13 +32,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
 from evotui.errors import EvotuiError
 from evotui.snapshot import write_bytes_atomic, write_json_atomic
-from evotui.versions import Version, VersionStore, fsync_dir, utc_now
+from evotui.versions import Version, VersionStore, fsync_dir, sha256_file, utc_now
 
 try:
     import fcntl
@@ -83,14 +82,6 @@ class DaemonStopped(BaseException):
     """
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _free_name(folder: Path, name: str) -> Path:
     """``folder/name``, or ``stem-2.jsonl``, ``stem-3.jsonl``, ... when taken: never overwrite."""
     target = folder / name
@@ -100,6 +91,57 @@ def _free_name(folder: Path, name: str) -> Path:
         target = folder / f"{stem}-{suffix}{dot}{ext}"
         suffix += 1
     return target
+
+
+class _PipeSafeStream:
+    """stdout/stderr that outlive their reader (``evotui daemon | tee log``, then Ctrl-C kills tee).
+
+    Without this, the next log line -- the daemon's, the tracker's or the trainer's -- raises
+    BrokenPipeError inside training and a good file lands in failed/. On the first broken pipe the
+    descriptor is pointed at /dev/null, so that line, later ones and the flush at exit go nowhere.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._divert()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._divert()
+
+    def _divert(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self._stream.fileno())
+            finally:
+                os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def pipe_safe_output() -> Iterator[None]:
+    """Make ``sys.stdout`` and ``sys.stderr`` survive a closed pipe while the block runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # swapping process-wide streams from a worker thread would race the main one
+        return
+    saved = sys.stdout, sys.stderr
+    sys.stdout = _PipeSafeStream(saved[0])  # type: ignore[assignment]
+    sys.stderr = _PipeSafeStream(saved[1])  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 def _first_line(exc: BaseException) -> str:
@@ -326,7 +368,7 @@ class Daemon:
             "trained_from": start_from or EMBEDDED_MODEL,
             "dataset": getattr(result, "dataset", stem),
             "data_file": job.get("original_name") or name,
-            "data_sha256": _sha256(path),
+            "data_sha256": sha256_file(path),
             "examples": len(examples),
             "steps": getattr(result, "steps", self.options.steps),
             "seed": self.options.seed,
@@ -430,21 +472,22 @@ class Daemon:
                     self.outcomes.append(self.process(claimed))
 
     def run(self) -> int:
-        self.setup()
-        assert self.store is not None
-        base = self.store.current_base()
-        start = base.id if base else (self.options.model or EMBEDDED_MODEL)
-        self.log(f"🚀 daemon on {self.base}: {len(self.store.versions())} version(s) so far; "
-                 f"the next training starts from {start}")
-        try:
-            with self._signals():
-                self.recover()
-                self.drain()
-                if self.options.once or self.stop_event.is_set():
-                    return 0
-                self._watch()
-        finally:
-            self.close()
+        with pipe_safe_output():
+            self.setup()
+            try:
+                assert self.store is not None
+                base = self.store.current_base()
+                start = base.id if base else (self.options.model or EMBEDDED_MODEL)
+                self.log(f"🚀 daemon on {self.base}: {len(self.store.versions())} version(s) "
+                         f"so far; the next training starts from {start}")
+                with self._signals():
+                    self.recover()
+                    self.drain()
+                    if self.options.once or self.stop_event.is_set():
+                        return 0
+                    self._watch()
+            finally:
+                self.close()
         return 0
 
     def _watch(self) -> None:

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from evotui.errors import EvotuiError
-    from tracker.daemon import Daemon, DaemonOptions, DaemonStopped
+    from tracker.daemon import Daemon, DaemonOptions, DaemonStopped, pipe_safe_output
 
     # refuse bad options once, up front, rather than failing every file with the same reason
     if args.steps is not None and args.steps < 1:
@@ -41,16 +41,17 @@ def run(args: argparse.Namespace) -> int:
         base_dir=args.base_dir, once=args.once, steps=args.steps, model=args.model,
         seed=args.seed, max_examples=args.max_examples, schedule=args.schedule, poll=args.poll,
     ))
-    try:
-        daemon.run()
-    except OSError as exc:  # an unwritable base folder, a full disk: one line, the file is kept
-        where = exc.filename or args.base_dir
-        raise EvotuiError(f"{where}: {exc.strerror or exc}") from None
-    except (KeyboardInterrupt, DaemonStopped):
-        print("⏹ abandoned the current file; it stays in processing/ and is retried on the next "
-              "start", flush=True)
-        return 130
-    done = sum(1 for o in daemon.outcomes if o.ok)
-    failed = len(daemon.outcomes) - done
-    print(f"⏹ daemon stopped: {done} done, {failed} failed", flush=True)
+    with pipe_safe_output():  # a closed log pipe must not fail good files (see the class)
+        try:
+            daemon.run()
+        except OSError as exc:  # an unwritable base folder, a full disk: one line, file kept
+            where = exc.filename or args.base_dir
+            raise EvotuiError(f"{where}: {exc.strerror or exc}") from None
+        except (KeyboardInterrupt, DaemonStopped):
+            print("⏹ abandoned the current file; it stays in processing/ and is retried on the "
+                  "next start", flush=True)
+            return 130
+        done = sum(1 for o in daemon.outcomes if o.ok)
+        failed = len(daemon.outcomes) - done
+        print(f"⏹ daemon stopped: {done} done, {failed} failed", flush=True)
     return 0

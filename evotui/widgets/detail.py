@@ -42,11 +42,14 @@ def detail_body(index: RunIndex, view: StepView, col: int) -> Group:
     grid.add_row("input", Text(index.inputs[col]))
     grid.add_row("expected", Text(expected, style="green"))
     grid.add_row("output", Text(output or "(empty)", style="" if output else "dim"))
-    grid.add_row("diff", diff_text(pieces) if pieces else Text("(both empty)", style="dim"))
-    verdict = Text.assemble(
-        legend(), (f"  {missing} missing, {extra} extra characters", "dim")
-    )
-    grid.add_row("", verdict)
+    if missing or extra:
+        grid.add_row("diff", diff_text(pieces))
+        verdict = Text.assemble(legend(), (f"  {missing} missing, {extra} extra characters", "dim"))
+        grid.add_row("", verdict)
+    elif output.strip() != output or not output:
+        grid.add_row("diff", Text("same text", style="green"))
+    else:
+        grid.add_row("diff", Text("identical to the expected output", style="green"))
     return Group(example_summary(index, view, col), Text(""), grid)
 
 

@@ -1,47 +1,49 @@
 """Accuracy (left axis, %) and average loss (right axis) over the run, the current step marked.
 
-plotext is the slow part of a repaint (tens of ms), so the plot is built only when the data or the
-size changes; stepping to another snapshot only moves the marker, a highlighted column drawn over
-the cached plot.
+Until two snapshots are read there is no line to draw, so this shows a one-line note and does
+not even import plotext: the first screen of a big run comes up without waiting for it.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
-from textual.strip import Strip
-from textual_plotext import PlotextPlot
+from textual.app import ComposeResult
+from textual.widget import Widget
+from textual.widgets import Static
 
-# Plot at most this many points per column of width: plotext cost grows with points, and more
-# than a couple per cell cannot be seen anyway.
-POINTS_PER_CELL = 2
-MARK_STYLE = Style(bgcolor="rgb(40,70,130)")
-# Same hues as the header's "acc" and "loss" figures, so the plot needs no legend.
-ACCURACY_COLOR = (80, 200, 120)
-LOSS_COLOR = (230, 180, 60)
+if TYPE_CHECKING:
+    from evotui.widgets.timeline_plot import TimelinePlot
 
 
-def _thin(n: int, limit: int) -> np.ndarray:
-    if n <= limit:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, limit).astype(int))
-
-
-class Timeline(PlotextPlot):
-    """x is the snapshot's position (schedules are often log-spaced), labelled with its step."""
+class Timeline(Widget):
+    DEFAULT_CSS = """
+    Timeline { layout: vertical; }
+    Timeline > Static { height: 1fr; content-align: center middle; color: $text-muted; }
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.steps: list[int] = []
-        self.accuracy = np.zeros(0)
-        self.avg_loss = np.zeros(0)
-        self.current: int | None = None
-        self._data_version = 0
-        self._cache_key: tuple[object, ...] | None = None
-        self._strips: list[Strip] = []
-        self._area: tuple[int, int, int, int] | None = None  # left, right, top, bottom
+        self.plot: TimelinePlot | None = None
+        self._data: tuple[list[int], np.ndarray, np.ndarray, int | None] = (
+            [],
+            np.zeros(0),
+            np.zeros(0),
+            None,
+        )
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._note(0))
+
+    @staticmethod
+    def _note(steps: int) -> Text:
+        if steps:
+            return Text(
+                "reading the other snapshots for the accuracy / loss timeline…", style="italic"
+            )
+        return Text("accuracy and average loss over steps appear here", style="italic")
 
     def set_data(
         self,
@@ -50,98 +52,14 @@ class Timeline(PlotextPlot):
         avg_loss: np.ndarray,
         current: int | None,
     ) -> None:
-        changed = (
-            steps != self.steps
-            or not np.array_equal(accuracy, self.accuracy, equal_nan=True)
-            or not np.array_equal(avg_loss, self.avg_loss, equal_nan=True)
-        )
-        self.steps, self.accuracy, self.avg_loss = steps, accuracy, avg_loss
-        if changed:
-            self._data_version += 1
-        if changed or current != self.current:
-            self.current = current
-            self.refresh()
+        self._data = (steps, accuracy, avg_loss, current)
+        if self.plot is None and len(steps) >= 2:
+            from evotui.widgets.timeline_plot import TimelinePlot
 
-    def _ensure_cache(self) -> None:
-        width, height = self.size.width, self.size.height
-        key = (self._data_version, width, height, self.app.theme)
-        if key == self._cache_key:
-            return
-        if len(self.steps) < 2:
-            # Nothing to draw a line through yet (and plotext is the slowest thing to paint,
-            # which would hold back the first screen): a one-line note instead.
-            note = "accuracy and avg loss over steps appear here once there are two snapshots"
-            if self.steps:
-                note = "reading the other snapshots for the accuracy / loss timeline…"
-            line = Text(note, style="dim italic", justify="center")
-            console = self.app.console
-            lines = console.render_lines(line, console.options.update(width=width), pad=True)
-            blank = Strip.blank(width, self.rich_style)
-            middle = max(0, height // 2)
-            self._strips = [blank] * middle + [Strip(lines[0], width)]
-            self._strips += [blank] * max(0, height - len(self._strips))
-            self._area = None
-            self._cache_key = key
-            return
-        self._draw()
-        rendered = super().render()
-        text = rendered if isinstance(rendered, Text) else Text(str(rendered))
-        self._area = self._find_area(text)
-        console = self.app.console
-        lines = console.render_lines(text, console.options.update(width=width), pad=True)
-        self._strips = [Strip(line, width) for line in lines[:height]]
-        self._cache_key = key
-
-    def render_line(self, y: int) -> Strip:
-        self._ensure_cache()
-        width = self.size.width
-        if y >= len(self._strips):
-            return Strip.blank(width, self.rich_style)
-        strip = self._strips[y]
-        n = len(self.steps)
-        if self._area is None or self.current not in self.steps or n == 0:
-            return strip
-        left, right, top, bottom = self._area
-        if not top <= y <= bottom:
-            return strip
-        position = self.steps.index(self.current)
-        col = left + (round(position / (n - 1) * (right - left)) if n > 1 else 0)
-        if col >= width:
-            return strip
-        cell = strip.crop(col, col + 1)
-        mid = Strip([Segment(seg.text, (seg.style or Style()) + MARK_STYLE) for seg in cell])
-        return Strip.join([strip.crop(0, col), mid, strip.crop(col + 1, width)])
-
-    @staticmethod
-    def _find_area(text: Text) -> tuple[int, int, int, int] | None:
-        lines = text.plain.split("\n")
-        top = next((i for i, line in enumerate(lines) if "┌" in line), None)
-        bottom = next((i for i, line in enumerate(lines) if "└" in line), None)
-        if top is None or bottom is None:
-            return None
-        left = lines[bottom].index("└") + 1
-        right = lines[bottom].rindex("┘") - 1
-        return (left, right, top + 1, bottom - 1) if right > left else None
-
-    def _draw(self) -> None:
-        plt = self.plt
-        plt.clear_figure()
-        n = len(self.steps)
-        keep = _thin(n, max(8, self.size.width * POINTS_PER_CELL))
-        xs = keep.tolist()
-        plt.plot(xs, (self.accuracy[keep] * 100).tolist(), color=ACCURACY_COLOR, marker="braille")
-        loss = self.avg_loss[keep]
-        finite = np.isfinite(loss)
-        if finite.any():
-            plt.plot(
-                keep[finite].tolist(),
-                loss[finite].tolist(),
-                color=LOSS_COLOR,
-                marker="braille",
-                yside="right",
-            )
-        plt.ylim(0, 100, yside="left")
-        plt.yticks([0, 50, 100], ["0%", "50%", "100%"], yside="left")
-        ticks = _thin(n, max(2, self.size.width // 12)).tolist()
-        plt.xticks(ticks, [str(self.steps[i]) for i in ticks])
-        plt.xlim(0, max(1, n - 1))
+            self.plot = TimelinePlot()
+            self.query_one(Static).remove()
+            self.mount(self.plot)
+        if self.plot is not None:
+            self.plot.set_data(*self._data)
+        else:
+            self.query_one(Static).update(self._note(len(steps)))
