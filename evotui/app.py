@@ -249,7 +249,7 @@ class EvotuiApp(App[int]):
 
     def open_dataset(self, folder: Path) -> None:
         index = RunIndex(folder)
-        index.scan()
+        index.scan(quick=True)  # names only: each file is stat'ed when read
         self.index = index
         self._dyn = None
         self.current_step = None
@@ -263,7 +263,7 @@ class EvotuiApp(App[int]):
         self.refresh_views()
         self.start_watch(folder, recursive=False)
         # Read the rest once the latest step is on screen (the first paint must not compete).
-        self.set_timer(FILL_DELAY_S, self.fill)
+        self.call_after_refresh(self.set_timer, FILL_DELAY_S, self.fill)
 
     # -- background work ---------------------------------------------------------------------
     def start_watch(self, folder: Path, recursive: bool) -> None:

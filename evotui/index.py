@@ -44,8 +44,10 @@ PENDING, OK, BAD = "pending", "ok", "bad"
 
 @dataclass(slots=True)
 class FileState:
-    path: Path
-    stamp: tuple[int, int]  # (mtime_ns, size): a change means the file must be read again
+    path: str  # a str, not a Path: building 1,000 Path objects is a visible part of opening
+    # (mtime_ns, size): a change means the file must be read again. None: listed by a quick
+    # scan and not looked at yet (stat'ed when read).
+    stamp: tuple[int, int] | None
     status: str = PENDING
 
 
@@ -97,19 +99,48 @@ class Matrices:
     avg_loss: np.ndarray
 
 
+def _stat_one(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _list_snapshot_files(folder: Path) -> dict[int, tuple[str, tuple[int, int] | None]]:
+    """step -> (path, None) for every ``step_*.json`` file, from the directory listing alone (no
+    stat per file: the kind of entry comes with the listing on Linux)."""
+    found: dict[int, tuple[str, tuple[int, int] | None]] = {}
+    try:
+        entries = os.scandir(folder)
+    except OSError:
+        return found
+    with entries:
+        for entry in entries:
+            step = step_from_filename(entry.name)
+            if step is not None and entry.is_file():
+                found[step] = (entry.path, None)
+    return found
+
+
 def _stat_paths(
     folder: Path, paths: Iterable[str | os.PathLike[str]]
-) -> tuple[dict[int, tuple[Path, tuple[int, int]]], set[int]]:
-    """Like _stat_snapshot_files for just these paths; also the steps whose file is gone."""
-    found: dict[int, tuple[Path, tuple[int, int]]] = {}
+) -> tuple[dict[int, tuple[str, tuple[int, int]]], set[int]] | None:
+    """Like _stat_snapshot_files for just these paths; also the steps whose file is gone. None
+    when a snapshot path is not plainly inside the folder (symlinks, other spellings): then only
+    a full scan is safe."""
+    found: dict[int, tuple[str, tuple[int, int]]] = {}
     gone: set[int] = set()
+    home = os.path.abspath(folder)
     for raw in paths:
-        path = Path(raw)
-        step = step_from_filename(path.name)
-        if step is None or path.parent != folder:
+        step = step_from_filename(os.path.basename(raw))
+        if step is None:
             continue
+        if os.path.dirname(os.path.abspath(raw)) != home:
+            return None
+        path = os.path.join(folder, os.path.basename(raw))  # as the scandir of the folder has it
         try:
-            st = path.stat()
+            st = os.stat(path)
         except OSError:
             gone.add(step)
             continue
@@ -118,9 +149,9 @@ def _stat_paths(
     return found, gone
 
 
-def _stat_snapshot_files(folder: Path) -> dict[int, tuple[Path, tuple[int, int]]]:
+def _stat_snapshot_files(folder: Path) -> dict[int, tuple[str, tuple[int, int]]]:
     """step -> (path, (mtime_ns, size)) for every regular ``step_*.json`` file in the folder."""
-    found: dict[int, tuple[Path, tuple[int, int]]] = {}
+    found: dict[int, tuple[str, tuple[int, int]]] = {}
     try:
         entries = os.scandir(folder)
     except OSError:
@@ -135,7 +166,7 @@ def _stat_snapshot_files(folder: Path) -> dict[int, tuple[Path, tuple[int, int]]
             except OSError:
                 continue  # removed between listing and stat
             if stat.S_ISREG(st.st_mode):
-                found[step] = (Path(entry.path), (st.st_mtime_ns, st.st_size))
+                found[step] = (entry.path, (st.st_mtime_ns, st.st_size))
     return found
 
 
@@ -163,15 +194,24 @@ class RunIndex:
         self._matrix_cache: tuple[int, Matrices] | None = None
 
     # -- files ------------------------------------------------------------------------------
-    def scan(self, paths: Iterable[str | os.PathLike[str]] | None = None) -> ScanResult:
+    def scan(
+        self, paths: Iterable[str | os.PathLike[str]] | None = None, quick: bool = False
+    ) -> ScanResult:
         """Stat the folder (or only ``paths``, the files a watcher saw change); mark new or
         changed files pending. No parsing: one stat per file, ~20 ms for 1,000 files, which is
-        why a live update passes the few paths it knows about."""
-        if paths is None:
-            found = _stat_snapshot_files(self.folder)
+        why a live update passes the few paths it knows about, and why opening a run does a
+        ``quick`` scan: names only, each file stat'ed when it is read."""
+        partial = _stat_paths(self.folder, paths) if paths is not None else None
+        if quick:
+            found: dict[int, tuple[str, tuple[int, int] | None]] = _list_snapshot_files(
+                self.folder
+            )
             gone: set[int] | None = None
+        elif partial is None:
+            found = dict(_stat_snapshot_files(self.folder))
+            gone = None
         else:
-            found, gone = _stat_paths(self.folder, paths)
+            found, gone = dict(partial[0]), partial[1]
         added: list[int] = []
         changed: list[int] = []
         with self._lock:
@@ -187,6 +227,9 @@ class RunIndex:
                 if state is None:
                     self.files[step] = FileState(path, stamp)
                     added.append(step)
+                elif stamp is None or (state.stamp is None and state.status == PENDING):
+                    if state.stamp is None:
+                        state.stamp = stamp  # first look at a file not read yet: no change
                 elif state.stamp != stamp or state.path != path:
                     self._forget(step)
                     self.files[step] = FileState(path, stamp)
@@ -249,12 +292,17 @@ class RunIndex:
             if state.status == OK and not keep:
                 return True
             path, stamp = state.path, state.stamp
+        if stamp is None:
+            stamp = _stat_one(path)
+            if stamp is None:
+                return False  # gone: the next scan drops it
         try:
             snap = read_snapshot(path)
         except SnapshotError as exc:
             with self._lock:
                 current = self.files.get(step)
-                if current is not None and current.stamp == stamp:
+                if current is not None and current.stamp in (None, stamp):
+                    current.stamp = stamp
                     current.status = BAD
                     self.version += 1
                 key = (str(path), stamp)
@@ -264,8 +312,9 @@ class RunIndex:
             return False
         with self._lock:
             current = self.files.get(step)
-            if current is None or current.stamp != stamp:
+            if current is None or current.stamp not in (None, stamp):
                 return False  # changed while we read it: the next scan queues it again
+            current.stamp = stamp
             if step not in self.data:
                 self.data[step] = self._step_data(snap)
             current.status = OK

@@ -42,7 +42,13 @@ from evotui.dynamics import (
     regression_reason,
 )
 from evotui.errors import EvotuiError
-from evotui.snapshot import Snapshot, SnapshotError, read_snapshot, snapshot_files
+from evotui.snapshot import (
+    Snapshot,
+    SnapshotError,
+    finite_or_none,
+    read_snapshot,
+    snapshot_files,
+)
 
 # One exported row per (snapshot, example), in this column order.
 EXPORT_COLUMNS: tuple[str, ...] = (
@@ -413,19 +419,12 @@ def snapshot_rows(snapshot: Snapshot) -> list[dict[str, Any]]:
             "input": ex.input,
             "expected_output": ex.expected_output,
             "model_output": ex.model_output,
-            "loss": _finite(ex.loss),
-            "similarity": _finite(ex.similarity),
+            "loss": finite_or_none(ex.loss),
+            "similarity": finite_or_none(ex.similarity),
             "exact_match": ex.exact_match,
         }
         for ex in snapshot.examples
     ]
-
-
-def _finite(value: float | None) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def _csv_cell(value: Any) -> Any:

@@ -24,6 +24,9 @@ import orjson
 
 SCHEMA_VERSION = 1
 SNAPSHOT_GLOB = "step_*.json"
+# Read once at import (os.umask can only be read by setting it, which is not thread-safe later).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 _STEP_FILE = re.compile(r"^step_(\d+)\.json$")
 
 # Fields every example must carry, with the JSON types they may have (loss may be null: NaN/inf
@@ -109,7 +112,8 @@ def exact_match(model_output: str, expected_output: str) -> bool:
     return model_output.strip() == expected_output.strip()
 
 
-def _finite_or_none(value: float | None) -> float | None:
+def finite_or_none(value: float | None) -> float | None:
+    """The value as a float, or None when missing or not finite (JSON has no NaN)."""
     if value is None:
         return None
     value = float(value)
@@ -132,8 +136,8 @@ def build_snapshot(
     rows: list[dict[str, Any]] = []
     for example in examples:
         row = dict(example)
-        row["loss"] = _finite_or_none(row.get("loss"))
-        row["similarity"] = _finite_or_none(row.get("similarity"))
+        row["loss"] = finite_or_none(row.get("loss"))
+        row["similarity"] = finite_or_none(row.get("similarity"))
         rows.append(row)
     losses = [row["loss"] for row in rows if row["loss"] is not None]
     correct = sum(1 for row in rows if row["exact_match"])
@@ -178,6 +182,9 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); give it the mode a plain open() would have,
+        # so snapshots copied to or read by another user stay readable.
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -189,7 +196,7 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return target
 
 
@@ -197,7 +204,8 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     return write_bytes_atomic(path, dumps(obj))
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: str | os.PathLike[str]) -> None:
+    """Flush a folder's entries, so a rename into it survives a power cut."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

@@ -82,7 +82,10 @@ class Follower:
 
     def scan(self) -> list[Line]:
         lines: list[Line] = []
-        for step, path in snapshot_files(self.folder):
+        files = snapshot_files(self.folder)
+        if not files and not self.printed:
+            files = self._find_run()
+        for step, path in files:
             if step in self.printed:
                 continue
             try:
@@ -102,6 +105,20 @@ class Follower:
             self.printed.add(step)
             lines.append(self._line(snap))
         return lines
+
+    def _find_run(self) -> list[tuple[int, Path]]:
+        """``tail data/evolution_snapshots`` started before the training made its run folder:
+        once exactly one run folder with snapshots is inside, follow that one instead."""
+        try:
+            subfolders = [p for p in self.folder.iterdir() if p.is_dir()]
+        except OSError:
+            return []
+        runs = [(p, files) for p in subfolders if (files := snapshot_files(p))]
+        if len(runs) != 1:
+            return []
+        self.folder, files = runs[0]
+        self.notices.append(f"following {self.folder}")
+        return files
 
     def _line(self, snap: Snapshot) -> Line:
         previous = self.last
@@ -184,6 +201,8 @@ def follow(
             time.sleep(min(interval, 0.25))
     flush()
     if once:
+        if not follower.printed:  # silence would read as "tail is broken"
+            notice(f"{follower.folder}: no snapshots (step_*.json) yet")
         return
     if not poll:
         try:

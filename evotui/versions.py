@@ -41,7 +41,7 @@ from typing import Any
 import orjson
 
 from evotui.errors import EvotuiError
-from evotui.snapshot import write_json_atomic
+from evotui.snapshot import fsync_dir, write_json_atomic
 
 try:  # advisory locking; POSIX only, and a lock is a courtesy on top of the renames anyway
     import fcntl
@@ -86,19 +86,6 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot fsync a folder; the rename is still atomic
-    finally:
-        os.close(fd)
 
 
 def _fsync_tree(root: Path) -> None:
@@ -332,8 +319,13 @@ class VersionStore:
         path.mkdir()
         return path
 
-    def clean_staging(self) -> list[Path]:
-        """Remove staging folders left by processes that are gone (a crash, a ``kill -9``)."""
+    def clean_staging(self, *, every: bool = False) -> list[Path]:
+        """Remove staging folders left by processes that are gone (a crash, a ``kill -9``).
+
+        ``every=True`` removes them all, whatever pid they name: for a daemon at start, which holds
+        the base's daemon lock (so no other process can be staging) and has staged nothing yet. A
+        live pid proves nothing there: pids repeat, in containers from one run to the next.
+        """
         removed: list[Path] = []
         try:
             names = os.listdir(self.models_dir)
@@ -341,7 +333,7 @@ class VersionStore:
             return removed
         for name in names:
             match = _STAGING_DIR.match(name)
-            if match and not _pid_alive(int(match.group(1))):
+            if match and (every or not _pid_alive(int(match.group(1)))):
                 shutil.rmtree(self.models_dir / name, ignore_errors=True)
                 removed.append(self.models_dir / name)
         return removed
@@ -502,11 +494,13 @@ class VersionStore:
 
     # -- reporting ---------------------------------------------------------------------------
 
-    def describe(self, version: Version) -> dict[str, Any]:
+    def describe(
+        self, version: Version, *, _context: tuple[set[str], str | None, str | None] | None = None
+    ) -> dict[str, Any]:
         """The JSON-ready entry ``evotui versions --json`` prints for one version."""
-        state = self.state()
-        base = self.current_base()
-        latest = self.latest()
+        # (pinned, base id, latest id); describe_all passes it so a listing reads every
+        # version.json once, not once per version
+        pinned, base_id, latest_id = _context or self._marks()
         snapshots = version.snapshot_dir(self.base_dir)
         meta = version.meta
         return {
@@ -524,22 +518,28 @@ class VersionStore:
             "final_avg_loss": version.final_avg_loss,
             "created": version.created,
             "base_model": meta.get("base_model"),
-            "pinned": version.id in set(state.get("pinned") or []),
-            "is_base": base is not None and base.id == version.id,
-            "is_latest": latest is not None and latest.id == version.id,
+            "pinned": version.id in pinned,
+            "is_base": base_id == version.id,
+            "is_latest": latest_id == version.id,
             "files": dict(meta.get("files") or {}),
         }
 
-    def describe_all(self) -> dict[str, Any]:
-        state = self.state()
+    def _marks(self) -> tuple[set[str], str | None, str | None]:
         base = self.current_base()
         latest = self.latest()
+        return self.pinned(), base.id if base else None, latest.id if latest else None
+
+    def describe_all(self) -> dict[str, Any]:
+        state = self.state()
+        versions = self.versions()
+        marks = self._marks()
+        base_id = marks[1]
         return {
             "base_dir": str(self.base_dir),
-            "base": base.id if base else None,
-            "restored": bool(state.get("base")) and base is not None and base.id == state["base"],
-            "latest": latest.id if latest else None,
-            "versions": [self.describe(v) for v in self.versions()],
+            "base": base_id,
+            "restored": bool(state.get("base")) and base_id == state["base"],
+            "latest": versions[-1].id if versions else None,
+            "versions": [self.describe(v, _context=marks) for v in versions],
             "backups": [
                 {"version": b.id, "path": str(b.path), "dataset": b.dataset} for b in self.backups()
             ],

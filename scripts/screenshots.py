@@ -52,9 +52,11 @@ async def shoot(run: Path, out: Path) -> None:
         app.go_to(steps.index(target), follow=False)
         await pilot.pause(0.2)
         view = app.view
-        wrong = [c for c in app.cols if view.status[c] != dynamics.LEARNED]
+        # A wrong one, so the detail shows a diff (regressed ones first: the interesting case).
+        wrong = [c for c in app.cols if view.status[c] == dynamics.REGRESSED]
+        wrong += [c for c in app.cols if not view.correct[c] and c not in wrong]
         if wrong:
-            app.main.query_one(ExampleList).select_col(wrong[min(2, len(wrong) - 1)])
+            app.main.query_one(ExampleList).select_col(wrong[0])
         await pilot.pause(0.2)
         app.save_screenshot(filename="main.svg", path=str(out))
         await pilot.press("enter")

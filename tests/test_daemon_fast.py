@@ -301,3 +301,32 @@ def test_a_closed_log_pipe_does_not_fail_a_good_file(
     assert (tmp_path / "done" / "a.jsonl").exists()
     assert not (tmp_path / "failed").exists() or list((tmp_path / "failed").iterdir()) == []
     assert [v.id for v in VersionStore(tmp_path).versions()] == ["v0001"]
+
+
+def test_a_mistyped_model_path_is_refused_before_any_file_moves(
+    tmp_path: Path, fake: FakeTrain, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evotui.cli import main
+
+    inbox_file = _drop(tmp_path, "a.jsonl")
+    missing = tmp_path / "no-such-model"
+    assert main(["daemon", "--base-dir", str(tmp_path), "--once", "--model", str(missing)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"evotui daemon: error: --model {missing}: no such file or folder"
+    assert inbox_file.exists() and fake.calls == []
+
+
+def test_leftover_staging_is_cleaned_even_when_its_pid_is_in_use_again(
+    tmp_path: Path, fake: FakeTrain
+) -> None:
+    # PIDs repeat (a container runs `daemon --once` as the same pid every time; any pid is reused
+    # eventually): a staging folder whose pid is alive again is still a killed run's leftover,
+    # since only the daemon stages and the daemon lock admits one daemon per base folder.
+    models = VersionStore(tmp_path, create=True).models_dir
+    leftovers = [models / f".tmp-{pid}-deadbeef" for pid in (os.getpid(), os.getppid())]
+    for folder in leftovers:
+        (folder / "model").mkdir(parents=True)
+    _drop(tmp_path, "a.jsonl")
+    _daemon(tmp_path).run()
+    assert not any(folder.exists() for folder in leftovers)
+    assert [p.name for p in models.iterdir() if p.name.startswith(".tmp-")] == []

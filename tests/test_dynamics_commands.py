@@ -255,3 +255,12 @@ def test_tail_lines_are_styled_only_for_a_terminal(run_dir: Path) -> None:
     assert plain.getvalue() == line.text + "\n"
     assert "\x1b[" in styled.getvalue()
     assert "learned 3 [0,2,5]" in styled.getvalue().replace("\x1b[0m", "").replace("\x1b[32m", "")
+
+
+def test_tail_once_on_an_empty_folder_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["tail", str(tmp_path), "--once"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == f"evotui tail: {tmp_path}: no snapshots (step_*.json) yet"

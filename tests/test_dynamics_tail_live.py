@@ -89,3 +89,32 @@ def test_tail_waits_for_a_folder_that_does_not_exist_yet(tmp_path: Path) -> None
     finally:
         code, err = tail.interrupt()
     assert code in (0, 130) and "Traceback" not in err
+
+
+def test_tail_on_a_snapshots_root_follows_the_run_that_appears_in_it(tmp_path: Path) -> None:
+    # `evotui tail data/evolution_snapshots` started before the training made its run folder
+    from evotui.tail import follow
+
+    root = tmp_path / "evolution_snapshots"
+    root.mkdir()
+    lines: list[str] = []
+    notices: list[str] = []
+    deadline = time.monotonic() + 15
+    thread = threading.Thread(
+        target=follow,
+        args=(root,),
+        kwargs={
+            "poll": True,
+            "interval": 0.05,
+            "emit": lambda line: lines.append(line.text),
+            "notice": notices.append,
+            "stop": lambda: len(lines) >= 2 or time.monotonic() > deadline,
+        },
+        daemon=True,
+    )
+    thread.start()
+    time.sleep(0.3)
+    write_run(root / "synthetic", count=2)
+    thread.join(timeout=20)
+    assert [line.split()[1] for line in lines] == [str(STEPS[0]), str(STEPS[1])]
+    assert any("synthetic" in notice for notice in notices)

@@ -206,3 +206,34 @@ def test_scan_of_just_the_changed_paths(run: Path) -> None:
     assert result.added == [50] and result.removed == [10] and result.changed == []
     assert index.steps() == [0, 20, 30, 40, 50]
     assert index.scan([str(untouched)]).any is False
+
+
+def test_scan_paths_with_a_relative_folder(
+    run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(run.parent)
+    index = RunIndex(Path(run.name))  # relative, as `evotui demo` passes it
+    index.scan()
+    new = _write(run, 50, [_example(i, "4", 0.1) for i in range(12)])
+    assert index.scan([str(new.resolve())]).added == [50]  # watchers report absolute paths
+    elsewhere = run.parent / "other" / "step_000060.json"
+    _write(elsewhere.parent, 60, [_example(0, "4", 0.1)])
+    assert index.scan([str(elsewhere)]).any is False  # not ours: a full scan finds nothing new
+
+
+def test_quick_scan_then_changes_are_still_seen(run: Path) -> None:
+    index = RunIndex(run)
+    assert index.scan(quick=True).added == [0, 10, 20, 30, 40]
+    assert all(f.stamp is None for f in index.files.values())
+    assert index.scan().any is False  # stat'ing files not read yet is not a change
+    assert index.ingest(40)
+    path = _write(run, 40, [_example(i, "4", 0.1) for i in range(12)])
+    future = time.time_ns() + 10**9
+    os.utime(path, ns=(future, future))
+    assert index.scan().changed == [40]
+    assert index.step_data(40).outputs[0] == "4"
+    (run / "step_000030.json").write_bytes(b"{")
+    index2 = RunIndex(run)
+    index2.scan(quick=True)
+    assert index2.step_data(30) is None and 30 not in index2.steps()
+    assert index2.scan().any is False  # the bad file keeps its stamp: no retry until it changes

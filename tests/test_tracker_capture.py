@@ -218,3 +218,19 @@ def test_tiny_model_round_trips_through_from_pretrained(tmp_path: Path) -> None:
     assert tokenizer.apply_chat_template(
         [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
     ) == "user: hi\nassistant: "
+
+
+def test_lean_greedy_loop_matches_generate(tmp_path: Path) -> None:
+    tokenizer = build_tokenizer()
+    examples = _examples(16)
+    for seed in (0, 1):
+        model = build_tiny_model(seed=seed).eval()
+        fast = CaptureEngine(tokenizer, select_tracked(examples), dataset="a",
+                             snapshots_dir=tmp_path, log=lambda line: None)
+        slow = CaptureEngine(tokenizer, select_tracked(examples), dataset="a",
+                             snapshots_dir=tmp_path, log=lambda line: None, fast_greedy=False)
+        with torch.inference_mode():
+            quick = fast.compute_rows(model, list(range(16)))
+            reference = slow.compute_rows(model, list(range(16)))
+        assert fast.fast_greedy  # it did not fall back
+        assert [r["model_output"] for r in quick] == [r["model_output"] for r in reference]

@@ -260,3 +260,20 @@ async def test_export_key_writes_the_listed_rows(
         assert len(lines) == 1 + len(app.cols)
         await pilot.press("X")
         await wait_for(pilot, (tmp_path / "evotui-arith-step000030.jsonl").exists)
+
+
+async def test_relative_missing_folder_fills_in_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `evotui demo` does: a relative folder that the training creates later."""
+    monkeypatch.chdir(tmp_path)
+    folder = Path("data") / "evolution_snapshots" / "arith"
+    app = EvotuiApp(folder)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        add_snapshot(folder, 0)
+        await wait_for(pilot, lambda: app.current_step == 0)
+        await pilot.pause(0.3)
+        for step in (10, 20):
+            add_snapshot(folder, step)
+            await wait_for(pilot, lambda s=step: app.current_step == s)

@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -73,13 +75,40 @@ def test_clear_old_run_only_touches_snapshots(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
+class Tmux:
+    """A detached tmux session on its own socket (so it never touches the user's server)."""
+
+    def __init__(self, command: str, width: int, height: int) -> None:
+        self.socket = f"evotui-demo-test-{uuid.uuid4().hex[:8]}"
+        self.run("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), command)
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=False
+        ).stdout
+
+    def wait_for(self, condition: Callable[[str], bool], timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.run("capture-pane", "-p", "-t", "t")
+            if condition(text):
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; screen was:\n{text}")
+            time.sleep(0.05)
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", "t", *keys)
+
+    def kill(self) -> None:
+        self.run("kill-server")
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_demo_in_a_real_terminal(tmp_path: Path) -> None:
     """Short training (the real one is longer): snapshots appear live, q exits 0, the training
     stops with the viewer and writes nothing afterwards."""
-    from tests.test_viewer_tmux import Tmux
-
     rc_file = tmp_path / "rc"
     command = (
         f"cd {tmp_path} && {sys.executable} -m evotui demo --steps 400 --schedule every:5; "

@@ -13,6 +13,7 @@ run the same forwards for sharded models), rank 0 gathers the rows and is the on
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
 import os
 import random
@@ -178,6 +179,7 @@ class CaptureEngine:
         max_new_tokens: int | None = None,
         max_length: int | None = None,
         log: LogFn = console,
+        fast_greedy: bool = True,
     ) -> None:
         self.tokenizer = tokenizer
         self.tracked = list(tracked)
@@ -189,6 +191,8 @@ class CaptureEngine:
         self.eos_id = tokenizer.eos_token_id
         self.prefix = bos_prefix(tokenizer)
         self.vocab_limit = len(tokenizer)
+        # The lean greedy loop below; falls back to `model.generate` if a model rejects it.
+        self.fast_greedy = fast_greedy
         # Tokenised once: the same ids every capture, and no tokenizer cost inside training.
         self.prompt_ids = [self.prefix + encode_text(tokenizer, ex.prompt) for ex in self.tracked]
         self.answer_ids = [encode_text(tokenizer, ex.expected_output) for ex in self.tracked]
@@ -301,14 +305,23 @@ class CaptureEngine:
             eos_token_id=self.eos_id,
         )
         started = time.perf_counter()
-        out = model.generate(
-            input_ids=ids.to(device),
-            attention_mask=mask.to(device),
-            generation_config=config,
-            synced_gpus=synced,
-        )
+        new = None
+        if self.fast_greedy and not synced:
+            try:
+                new = greedy_decode(model, ids.to(device), mask.to(device), self.max_new_tokens,
+                                    eos_id=self.eos_id, pad_id=self.pad_id).cpu()
+            except Exception:
+                # Some architecture this loop does not suit: `generate` from now on.
+                self.fast_greedy = False
+        if new is None:
+            out = model.generate(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                generation_config=config,
+                synced_gpus=synced,
+            )
+            new = out[:, width:].cpu()
         seconds = time.perf_counter() - started
-        new = out[:, width:].cpu()
         # Models often have more output rows than the tokenizer has tokens (vocabularies padded to
         # a multiple of 64); such ids decode to nothing rather than crash the decoder.
         new[new >= self.vocab_limit] = self.pad_id
@@ -411,6 +424,51 @@ class CaptureEngine:
             seconds=seconds,
             snapshot=snapshot,
         )
+
+
+def greedy_decode(
+    model: Any,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    max_new_tokens: int,
+    *,
+    eos_id: int | None,
+    pad_id: int,
+) -> torch.Tensor:
+    """Batched greedy decoding of left-padded prompts with the KV cache: the new tokens only.
+
+    The same tokens as ``model.generate(do_sample=False)`` (finished rows are filled with
+    ``pad_id`` after their EOS), without its per-step machinery (logits processors, stopping
+    criteria, output bookkeeping), which dominates a small model's decoding time.
+    """
+    # transformers 5 renamed `past_key_values` to `cache` (the old name warns, then goes away).
+    names = inspect.signature(model.forward).parameters
+    cache_arg = "cache" if "cache" in names else "past_key_values"
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    try:
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                    logits_to_keep=1)
+    except TypeError:
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+    done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+    last = positions[:, -1]
+    produced: list[torch.Tensor] = []
+    for step in range(max_new_tokens):
+        token = out.logits[:, -1].argmax(-1)
+        token = torch.where(done, torch.full_like(token, pad_id), token)
+        produced.append(token)
+        if eos_id is not None:
+            done |= token == eos_id
+        if step == max_new_tokens - 1 or bool(done.all()):
+            break
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        last = last + 1
+        cache = out["cache"] if "cache" in out else out["past_key_values"]
+        out = model(input_ids=token[:, None], attention_mask=mask, position_ids=last[:, None],
+                    use_cache=True, **{cache_arg: cache})
+    if not produced:
+        return ids.new_zeros((ids.shape[0], 0))
+    return torch.stack(produced, dim=1)
 
 
 # --- small helpers ----------------------------------------------------------------------------

@@ -37,8 +37,8 @@ from typing import Any, TextIO
 import orjson
 
 from evotui.errors import EvotuiError
-from evotui.snapshot import write_bytes_atomic, write_json_atomic
-from evotui.versions import Version, VersionStore, fsync_dir, sha256_file, utc_now
+from evotui.snapshot import fsync_dir, write_bytes_atomic, write_json_atomic
+from evotui.versions import Version, VersionStore, sha256_file, utc_now
 
 try:
     import fcntl
@@ -174,7 +174,8 @@ class Daemon:
             (self.base / folder).mkdir(parents=True, exist_ok=True)
         self._take_lock()
         self.store = VersionStore(self.base, create=True)
-        for leftover in self.store.clean_staging():
+        # holding the daemon lock, every staging folder is a dead run's (without flock: by pid)
+        for leftover in self.store.clean_staging(every=fcntl is not None):
             self.log(f"🧹 removed an unfinished version folder: {leftover.name}")
 
     def _take_lock(self) -> None:

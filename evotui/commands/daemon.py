@@ -33,6 +33,10 @@ def run(args: argparse.Namespace) -> int:
         raise EvotuiError(f"--steps must be at least 1, got {args.steps}")
     if args.max_examples is not None and args.max_examples < 1:
         raise EvotuiError(f"--max-examples must be at least 1, got {args.max_examples}")
+    if args.model is not None and args.model.startswith(("/", ".", "~")):
+        # a mistyped local path would otherwise send every good inbox file to failed/
+        if not Path(args.model).expanduser().exists():
+            raise EvotuiError(f"--model {args.model}: no such file or folder")
     if args.schedule is not None:
         from tracker.schedule import parse_schedule
 
