@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -50,6 +51,7 @@ from evotui.widgets.timeline import Timeline
 # How often the background fill reports progress (each report redraws the timeline and list).
 PROGRESS_EVERY_S = 0.3
 FILL_DELAY_S = 0.15
+WATCH_SETTLE_S = 0.6
 # More changed files than this in one batch (a whole run copied in): rescan the folder instead.
 MAX_TRACKED_PATHS = 256
 # Folders under a daemon base folder that may hold the snapshot datasets.
@@ -271,6 +273,13 @@ class EvotuiApp(App[int]):
             return  # already watching it: restarting would drop events in between
         self._watching = (folder, recursive)
         self._watch(folder, recursive)
+        # A file written between our scan and the watcher taking its first look is in no event:
+        # one full rescan once the watcher is surely up closes that gap.
+        self.set_timer(WATCH_SETTLE_S, self._full_rescan)
+
+    def _full_rescan(self) -> None:
+        self._note_changes(None)
+        self.post_message(FilesChanged())
 
     @work(exclusive=True, group="watch")
     async def _watch(self, folder: Path, recursive: bool) -> None:
@@ -667,7 +676,7 @@ class EvotuiApp(App[int]):
             if mats is not None:
                 timeline.set_data(mats.steps, mats.accuracy, mats.avg_loss, self.current_step)
             else:
-                timeline.set_data([], mats.accuracy if mats else [], [], None)  # type: ignore[arg-type]
+                timeline.set_data([], np.zeros(0), np.zeros(0), None)
         examples = self.main.query_one(ExampleList)
         if index is not None and view is not None:
             needs_dyn = self.sort in ("forgetting", "learned at") or self.region is not None

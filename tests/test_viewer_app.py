@@ -277,3 +277,16 @@ async def test_relative_missing_folder_fills_in_live(
         for step in (10, 20):
             add_snapshot(folder, step)
             await wait_for(pilot, lambda s=step: app.current_step == s)
+
+
+async def test_folder_removed_and_recreated(run: Path) -> None:
+    import shutil
+
+    app = EvotuiApp(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.view is not None)
+        shutil.rmtree(run)
+        await wait_for(pilot, lambda: app.view is None)
+        assert app.is_running
+        write_synthetic_run(run, [0, 10], 10, total_steps=40)
+        await wait_for(pilot, lambda: app.current_step == 10, timeout=10)
