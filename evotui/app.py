@@ -642,7 +642,9 @@ class EvotuiApp(App[int]):
         regressed = int(view.regressed.sum())
         text.append(f" · ✓{right} ✗{total - right}", style="dim")
         if regressed:
-            text.append(f" ↓{regressed}", style="bold red")
+            # Spelled out: the ↓ glyph alone means right → wrong, while `r` also counts a loss
+            # that rose by the margin.
+            text.append(f" · {regressed} regressed", style="bold red")
         if self.training_state:
             text.append(f" · {self.training_state}", style="italic")
         return text
@@ -674,7 +676,9 @@ class EvotuiApp(App[int]):
         if key != self._timeline_key:
             self._timeline_key = key
             if mats is not None:
-                timeline.set_data(mats.steps, mats.accuracy, mats.avg_loss, self.current_step)
+                timeline.set_data(
+                    mats.steps, mats.accuracy, mats.avg_loss, self.current_step, len(index.steps())
+                )
             else:
                 timeline.set_data([], np.zeros(0), np.zeros(0), None)
         examples = self.main.query_one(ExampleList)
@@ -686,11 +690,12 @@ class EvotuiApp(App[int]):
             )
         else:
             self.cols = []
-        examples.placeholder = (
-            "No example matches the filters."
-            if view is not None
-            else f"Waiting for snapshots in {self.target} …"
-        )
+        if view is None:
+            examples.placeholder = f"Waiting for snapshots in {self.target} …"
+        elif not index or not index.example_ids:
+            examples.placeholder = "This snapshot has no examples."
+        else:
+            examples.placeholder = "No example matches the filters."
         examples.set_data(index, view, self.cols, mats)
         self.main.query_one("#info", Line).update(self.info_line())
         self.main.query_one("#list-header", Line).update(header_text(examples.size.width or 80))

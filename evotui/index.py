@@ -316,7 +316,7 @@ class RunIndex:
                 return False  # changed while we read it: the next scan queues it again
             current.stamp = stamp
             if step not in self.data:
-                self.data[step] = self._step_data(snap)
+                self.data[step] = self._step_data(snap, step)
             current.status = OK
             if keep:
                 self._cache[step] = snap
@@ -329,7 +329,9 @@ class RunIndex:
     def _intern(self, text: str) -> str:
         return self._strings.setdefault(text, text)
 
-    def _step_data(self, snap: Snapshot) -> StepData:
+    def _step_data(self, snap: Snapshot, step: int) -> StepData:
+        # The file name's step keys the whole index; a file copied under another name (its
+        # training_step disagreeing) must not give two rows the same step.
         if not self.example_ids and snap.dataset:
             self.dataset = snap.dataset
         for ex in snap.examples:
@@ -352,7 +354,7 @@ class RunIndex:
             present[col] = True
             outputs[col] = self._intern(ex.model_output)
         return StepData(
-            step=snap.training_step if isinstance(snap.training_step, int) else 0,
+            step=step,
             loss=loss,
             correct=correct,
             similarity=sim,

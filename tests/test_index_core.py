@@ -237,3 +237,15 @@ def test_quick_scan_then_changes_are_still_seen(run: Path) -> None:
     index2.scan(quick=True)
     assert index2.step_data(30) is None and 30 not in index2.steps()
     assert index2.scan().any is False  # the bad file keeps its stamp: no retry until it changes
+
+
+def test_file_name_step_keys_history_even_if_content_disagrees(run: Path) -> None:
+    """A snapshot copied under another name (step_50 holding training_step 40) must not give the
+    history two rows with the same step (the detail table keys rows by step and crashed)."""
+    (run / snapshot_filename(50)).write_bytes((run / snapshot_filename(40)).read_bytes())
+    index = RunIndex(run)
+    index.scan()
+    for step in index.steps():
+        index.step_data(step)
+    steps = [row.step for row in index.history(index.example_ids[0])]
+    assert steps == [0, 10, 20, 30, 40, 50]

@@ -290,3 +290,17 @@ async def test_folder_removed_and_recreated(run: Path) -> None:
         assert app.is_running
         write_synthetic_run(run, [0, 10], 10, total_steps=40)
         await wait_for(pilot, lambda: app.current_step == 10, timeout=10)
+
+
+async def test_detail_with_a_copied_snapshot_does_not_crash(run: Path) -> None:
+    (run / snapshot_filename(40)).write_bytes((run / snapshot_filename(30)).read_bytes())
+    app = EvotuiApp(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.current_step == 40)
+        await wait_for(pilot, lambda: app.index is not None and app.index.loaded_count() == 5)
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailScreen)
+        text = await shown(pilot, app)
+        assert "history" in text
+        await pilot.press("left")
+        assert app.current_step == 30 and isinstance(app.screen, DetailScreen)

@@ -28,6 +28,7 @@ class Timeline(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.plot: TimelinePlot | None = None
+        self._known: int | None = None
         self._data: tuple[list[int], np.ndarray, np.ndarray, int | None] = (
             [],
             np.zeros(0),
@@ -44,13 +45,19 @@ class Timeline(Widget):
 
     def _first_paint_done(self) -> None:
         self._painted = True
-        self.set_data(*self._data)
+        self.set_data(*self._data, known=self._known)
 
     @staticmethod
-    def _note(steps: int) -> Text:
-        if steps:
+    def _note(steps: int, known: int | None = None) -> Text:
+        # One snapshot known (a run just started): say what comes, not that we are "reading".
+        if steps and (known is None or known > steps):
             return Text(
                 "reading the other snapshots for the accuracy / loss timeline…", style="italic"
+            )
+        if steps:
+            return Text(
+                "accuracy and average loss over steps: drawn from the second snapshot on",
+                style="italic",
             )
         return Text("accuracy and average loss over steps appear here", style="italic")
 
@@ -60,7 +67,10 @@ class Timeline(Widget):
         accuracy: np.ndarray,
         avg_loss: np.ndarray,
         current: int | None,
+        known: int | None = None,
     ) -> None:
+        """``steps`` are the loaded snapshots; ``known`` how many the folder holds (None: same)."""
+        self._known = known
         self._data = (steps, accuracy, avg_loss, current)
         if self.plot is None and len(steps) >= 2 and getattr(self, "_painted", False):
             from evotui.widgets.timeline_plot import TimelinePlot
@@ -71,4 +81,4 @@ class Timeline(Widget):
         if self.plot is not None:
             self.plot.set_data(*self._data)
         else:
-            self.query_one(Static).update(self._note(len(steps)))
+            self.query_one(Static).update(self._note(len(steps), known))
