@@ -23,6 +23,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
@@ -123,6 +124,15 @@ def _module_available(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+def run_app(app: App[int], *, headless: bool = False) -> int:
+    """Run and give the shell's exit status: Textual returns None after a crash (it printed the
+    traceback), so a crash must come out as its non-zero return code, not as 0."""
+    result = app.run(headless=headless)
+    if app.return_code:
+        return app.return_code
+    return int(result or 0)
 
 
 class EvotuiApp(App[int]):
@@ -609,11 +619,12 @@ class EvotuiApp(App[int]):
                 continue
             yield SystemCommand(
                 key.description.split(" (")[0],
-                f"{key.description} [{key.label}]",
+                # The palette reads help as markup: the "[/]" of the filter key closed a tag.
+                escape(f"{key.description} [{key.label}]"),
                 partial(self.run_action, key.action),
             )
         yield SystemCommand(
-            "Example detail", "Open the selected example [Enter]", self._palette_detail
+            "Example detail", escape("Open the selected example [Enter]"), self._palette_detail
         )
         yield from super().get_system_commands(screen)
 

@@ -26,9 +26,12 @@ from evotui.snapshot import (
 )
 
 DEMO_DATASET = "evotui_demo"
-# Dense enough to watch: one snapshot every 10 steps, each a fraction of a second for ~50 examples.
+# Dense enough to watch: one snapshot every 10 steps, each a fraction of a second for ~50 examples
+# (on 2 cores: step 250 at ~20 s, the whole run ~30 s; capture is ~6 s of that).
 DEMO_STEPS = 400
 DEMO_SCHEDULE = "every:10"
+# Set for the training child unless the user set them (see start_training).
+TORCH_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 # Seconds to wait for the child after SIGTERM before SIGKILL.
 STOP_GRACE_S = 5.0
 
@@ -75,6 +78,11 @@ def start_training(command: Sequence[str], log_path: Path) -> subprocess.Popen[b
     try:
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # One torch thread: the tiny model gains little from two, and on a busy 2-core machine
+        # (the viewer, or anything else running) OpenMP threads spin against each other: 120
+        # steps took 170-330 s with the default threads next to one busy process, 16 s with one.
+        for var in TORCH_THREAD_VARS:
+            env.setdefault(var, "1")
         return subprocess.Popen(
             list(command),
             stdin=subprocess.DEVNULL,

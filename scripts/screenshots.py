@@ -1,6 +1,6 @@
 """Regenerate screenshots/main.svg, detail.svg and help.svg from a real demo-style run.
 
-    python scripts/screenshots.py                 # trains the tiny model briefly (a few minutes)
+    python scripts/screenshots.py                 # trains the tiny model briefly (under a minute)
     python scripts/screenshots.py --run DIR       # reuse a run folder (step_*.json)
 
 The training is `evotui train` on the bundled demo data set, exactly what `evotui demo` runs.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from evotui import dynamics
 from evotui.app import EvotuiApp
-from evotui.demo import DEMO_DATASET, train_command, write_demo_data
+from evotui.demo import DEMO_DATASET, TORCH_THREAD_VARS, train_command, write_demo_data
 from evotui.widgets.detail import DetailScreen
 from evotui.widgets.example_list import ExampleList
 
@@ -30,7 +31,10 @@ def train(workdir: Path, steps: int) -> Path:
     snapshots = workdir / "snapshots"
     command = train_command(data, snapshots, steps=steps, schedule="every:10")
     print("training:", " ".join(command), flush=True)
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    env = dict(os.environ)
+    for var in TORCH_THREAD_VARS:  # as the demo does: fast on a busy 2-core machine too
+        env.setdefault(var, "1")
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
     return snapshots / DEMO_DATASET
 
 

@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 
 from evotui.app import KEYS, EvotuiApp
 from evotui.demo import synthetic_examples, synthetic_snapshot, write_synthetic_run
-from evotui.snapshot import snapshot_filename, write_json_atomic
+from evotui.snapshot import build_snapshot, snapshot_filename, write_json_atomic
 from evotui.widgets.detail import DetailScreen
 from evotui.widgets.example_list import ExampleList
 from evotui.widgets.help import HelpScreen
@@ -180,7 +180,13 @@ async def test_missing_folder_waits_then_fills_in(tmp_path: Path) -> None:
         assert "waiting for snapshots" in (await shown(pilot, app)).lower()
         write_synthetic_run(folder, [0, 10], 5)
         await wait_for(pilot, lambda: app.current_step == 10)
-        assert "step 10 (2/2)" in (await shown(pilot, app))
+        text = await shown(pilot, app)
+        assert "step 10 (2/2)" in text
+        # The preview grew from its one-line placeholder to the example's four lines.
+        lines = text.splitlines()
+        assert any(line.startswith(" in ") for line in lines)
+        assert any(line.startswith(" want ") for line in lines)
+        assert any(line.startswith(" got ") for line in lines)
 
 
 async def test_parent_folder_lists_datasets(tmp_path: Path) -> None:
@@ -190,7 +196,7 @@ async def test_parent_folder_lists_datasets(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.2)
         text = await shown(pilot, app)
-        assert "second  1 snapshots" in text and "first  2 snapshots" in text
+        assert "second  1 snapshot ·" in text and "first  2 snapshots" in text
         assert text.index("second  ") < text.index("first  ")  # most recently updated first
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.index is not None)
@@ -285,9 +291,12 @@ async def test_folder_removed_and_recreated(run: Path) -> None:
     app = EvotuiApp(run)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.view is not None)
+        await wait_for(pilot, lambda: "100%" in screen_text(app))  # the timeline plot is up
         shutil.rmtree(run)
         await wait_for(pilot, lambda: app.view is None)
         assert app.is_running
+        text = await shown(pilot, app)
+        assert "100%" not in text and "appear here" in text  # the note, not an empty frame
         write_synthetic_run(run, [0, 10], 10, total_steps=40)
         await wait_for(pilot, lambda: app.current_step == 10, timeout=10)
 
@@ -304,3 +313,58 @@ async def test_detail_with_a_copied_snapshot_does_not_crash(run: Path) -> None:
         assert "history" in text
         await pilot.press("left")
         assert app.current_step == 30 and isinstance(app.screen, DetailScreen)
+
+
+async def test_single_empty_snapshot_says_so(tmp_path: Path) -> None:
+    """One snapshot with no examples: not "no example matches the filters", and no promise of
+    "reading the other snapshots" when there are none."""
+    folder = tmp_path / "empty"
+    write_json_atomic(folder / snapshot_filename(0), build_snapshot("empty", 0, []))
+    app = EvotuiApp(folder)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.view is not None)
+        await pilot.pause(0.3)
+        text = await shown(pilot, app)
+        assert "This snapshot has no examples." in text
+        assert "drawn from the second snapshot" in text
+        assert "reading the other snapshots" not in text
+
+
+async def test_command_palette_lists_every_action_without_markup_errors(run: Path) -> None:
+    """The palette parses help as markup: the filter key's "[/]" crashed it as soon as a
+    search matched "Filter examples by text"."""
+    app = EvotuiApp(run)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.view is not None)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"sort")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.sort == "loss")
+        for word in ("filter", "previous", "next", "detail"):
+            await pilot.press("ctrl+p")
+            await pilot.pause(0.2)
+            await pilot.press(*word)
+            await pilot.pause(0.5)
+            await pilot.press("escape")
+            await pilot.pause(0.1)
+        assert app.return_code in (None, 0)
+        assert "filter" in (await shown(pilot, app)).lower()
+
+
+def test_a_crash_exits_non_zero() -> None:
+    from textual.app import App
+
+    from evotui.app import run_app
+
+    class Boom(App[int]):
+        def on_mount(self) -> None:
+            raise RuntimeError("boom")
+
+    class Quits(App[int]):
+        def on_mount(self) -> None:
+            self.exit()
+
+    assert run_app(Boom(), headless=True) != 0
+    assert run_app(Quits(), headless=True) == 0

@@ -45,6 +45,23 @@ def test_train_command_runs_evotui_train() -> None:
     assert command[command.index("--snapshots-dir") + 1] == "snaps"
 
 
+def test_training_child_runs_torch_on_one_thread_unless_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two OpenMP threads on a busy 2-core machine made the demo 10-20x slower."""
+    script = "import os; e = os.environ; print(e.get('OMP_NUM_THREADS'), e.get('MKL_NUM_THREADS'))"
+    for preset, expected in ((None, "1 1"), ("3", "3 1")):
+        if preset is None:
+            monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("OMP_NUM_THREADS", preset)
+        monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+        log = tmp_path / f"log-{preset}.txt"
+        child = demo.start_training([sys.executable, "-c", script], log)
+        assert child.wait(timeout=30) == 0
+        assert log.read_text().strip() == expected
+
+
 def test_stop_training_stops_the_whole_group(tmp_path: Path) -> None:
     pid_file = tmp_path / "grandchild"
     script = (

@@ -43,10 +43,10 @@ def run(args: argparse.Namespace) -> int:
     )
     child = demo.start_training(command, log_path)
     try:
-        from evotui.app import EvotuiApp
+        from evotui.app import EvotuiApp, run_app
 
         app = EvotuiApp(run_dir, poll=args.poll, training=child, log_path=log_path)
-        result = app.run()
+        result = run_app(app)
     finally:
         demo.stop_training(child)
     steps = [p.name for p in sorted(run_dir.glob("step_*.json"))]
@@ -55,4 +55,4 @@ def run(args: argparse.Namespace) -> int:
     if removed:
         print(f"  (replaced {removed} snapshots of an earlier demo run)")
     print(f"  training log: {log_path}\n  look again:   evotui watch {run_dir}")
-    return int(result or 0)
+    return result

@@ -34,7 +34,6 @@ def run(args: argparse.Namespace) -> int:
     if target.exists() and not target.is_dir():
         raise EvotuiError(f"{target}: not a folder (point watch at the folder holding step_*.json)")
     prepare_viewer_process()
-    from evotui.app import EvotuiApp  # Textual is imported only when the viewer actually runs
+    from evotui.app import EvotuiApp, run_app  # Textual is imported only when the viewer runs
 
-    result = EvotuiApp(target, poll=args.poll).run()
-    return int(result or 0)
+    return run_app(EvotuiApp(target, poll=args.poll))

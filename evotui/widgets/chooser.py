@@ -29,7 +29,8 @@ def ago(seconds: float) -> str:
 def option_text(info: DatasetInfo, now: float) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(info.name, style="bold")
-    text.append(f"  {info.snapshots} snapshots · latest step {info.latest_step}", style="dim")
+    noun = "snapshot" if info.snapshots == 1 else "snapshots"
+    text.append(f"  {info.snapshots} {noun} · latest step {info.latest_step}", style="dim")
     text.append(f" · {ago(now - info.updated)}", style="dim")
     return text
 

@@ -46,14 +46,23 @@ class ExamplePreview(Widget):
         self.index: RunIndex | None = None
         self.view: StepView | None = None
         self.col: int | None = None
+        self._lines = 1
 
     def set_example(self, index: RunIndex | None, view: StepView | None, col: int | None) -> None:
         self.index, self.view, self.col = index, view, col
-        self.refresh()
+        # The height is auto: going from the one-line placeholder to an example (a viewer opened
+        # on an empty folder, as `evotui demo` is) needs a new layout, or only one line shows.
+        lines = 1 if self._placeholder() else 4
+        self.refresh(layout=lines != self._lines)
+        self._lines = lines
+
+    def _placeholder(self) -> bool:
+        index, view, col = self.index, self.view, self.col
+        return index is None or view is None or col is None or col >= len(index.example_ids)
 
     def render(self) -> Group | Text:
         index, view, col = self.index, self.view, self.col
-        if index is None or view is None or col is None or col >= len(index.example_ids):
+        if self._placeholder() or index is None or view is None or col is None:
             return Text("No example selected", style="dim")
         output = view.outputs[col] or ""
         expected = index.expected[col]

@@ -78,6 +78,12 @@ class Timeline(Widget):
             self.plot = TimelinePlot()
             self.query_one(Static).remove()
             self.mount(self.plot)
+        if self.plot is not None and len(steps) < 2:
+            # The folder emptied (deleted under us): an empty frame says less than the note.
+            self.plot.remove()
+            self.plot = None
+            self.mount(Static(self._note(len(steps), known)))
+            return
         if self.plot is not None:
             self.plot.set_data(*self._data)
         else:
