@@ -234,3 +234,19 @@ def test_lean_greedy_loop_matches_generate(tmp_path: Path) -> None:
             reference = slow.compute_rows(model, list(range(16)))
         assert fast.fast_greedy  # it did not fall back
         assert [r["model_output"] for r in quick] == [r["model_output"] for r in reference]
+
+
+def test_one_answer_longer_than_the_context_does_not_blank_the_snapshot(
+    tiny, tmp_path: Path
+) -> None:
+    model, tokenizer = tiny
+    examples = _examples(3) + [TrainingExample(4, "long " * 80, "long " * 80 + "\n", "y" * 300)]
+    engine = CaptureEngine(tokenizer, select_tracked(examples), dataset="long",
+                           snapshots_dir=tmp_path, max_length=model.config.n_positions,
+                           log=lambda line: None)
+    result = engine.capture(model, 0)
+    assert result is not None  # before: generation ran past position 256 and every row was lost
+    snap = read_snapshot(result.path)
+    assert len(snap.examples) == 4
+    assert all(not np.isnan(e.loss) for e in snap.examples)
+    assert engine.max_new_tokens < model.config.n_positions

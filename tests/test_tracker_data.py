@@ -78,7 +78,9 @@ def test_blank_lines_are_skipped_and_line_numbers_kept(tmp_path: Path) -> None:
         ('["a", "b"]', "expected a JSON object"),
         ('{"text": "hello"}', "unrecognised example"),
         ('{"input": "a"}', "missing 'output'"),
-        ('{"input": "a", "output": 3}', "'output' should be a string"),
+        ('{"input": "a", "output": 3}', 'should be a string, found a number (quote it: "3")'),
+        ('{"input": "a", "output": null}', "'output' is null"),
+        ('"just text"', "expected a JSON object, found a string"),
         ('{"input": "a", "output": "  "}', "expected output is empty"),
         ('{"messages": []}', "non-empty list"),
         ('{"messages": [{"role": "user", "content": "hi"}]}', "no assistant turn"),
@@ -111,3 +113,19 @@ def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
     path.write_bytes(b'{"input": "a", "output": "b"}\n{"input": "caf\xe9", "output": "x"}\n')
     with pytest.raises(DataError, match=r":2: not valid UTF-8"):
         load_examples(path)
+
+
+def test_line_separators_inside_strings_bom_crlf_and_no_final_newline(tmp_path: Path) -> None:
+    # U+2028 / U+2029 / U+0085 are legal unescaped inside JSON strings (json.dumps with
+    # ensure_ascii=False writes them raw); they must not split a line.
+    rows = [
+        {"input": "para\u2028graph \u2029 nel\u0085 🎉", "output": "ünï 🙂"},
+        {"question": "q", "answer": "a"},
+    ]
+    body = "\r\n".join(json.dumps(row, ensure_ascii=False) for row in rows)
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode("utf-8"))  # BOM, CRLF, no final newline
+    examples = load_examples(path)
+    assert [e.input for e in examples] == [rows[0]["input"], "q"]
+    assert [e.output for e in examples] == ["ünï 🙂", "a"]
+    assert [e.line for e in examples] == [1, 2]

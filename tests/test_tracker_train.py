@@ -163,3 +163,84 @@ def test_resumed_run_keeps_baseline_and_example_order(tmp_path: Path) -> None:
     final = read_snapshot(tmp_path / "s" / "arith" / "step_000060.json")
     ids = [e.example_id for e in final.examples]
     assert ids == [t.example_id for t in first.tracker.tracked] and len(ids) == 10
+
+
+def test_refusals_before_training_are_one_line(tmp_path: Path, capsys) -> None:
+    data = arithmetic_file(tmp_path / "arith.jsonl", count=4)
+    (tmp_path / "afile").write_text("")
+    cases = [
+        ([str(tmp_path)], "is a directory"),
+        ([str(data), "--output-dir", str(tmp_path / "afile")], "cannot use as --output-dir"),
+    ]
+    for args, problem in cases:
+        assert main(["train", *args, "--snapshots-dir", str(tmp_path / "s")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert problem in err[-1] and "Traceback" not in "".join(err)
+        assert not (tmp_path / "s").exists()  # nothing captured, nothing trained
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses it: usage + one error line
+        main(["train", str(data), "--seed", "-1", "--snapshots-dir", str(tmp_path / "s")])
+    assert exit_info.value.code == 2
+    assert "argument --seed" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_log_is_one_readable_line_per_entry_and_long_examples_are_reported(
+    tmp_path: Path, capsys
+) -> None:
+    data = tmp_path / "mixed.jsonl"
+    rows = [{"input": f"{i}+1", "output": str(i + 1)} for i in range(3)]
+    rows.append({"input": "x" * 400, "output": "y"})
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    lines: list[str] = []
+    result = train(TrainConfig(data, steps=4, snapshots_dir=tmp_path / "s", progress=False,
+                               log=lines.append))
+    printed = capsys.readouterr()
+    assert "{'" not in printed.out + printed.err  # no raw Trainer dicts (PrinterCallback)
+    assert "sequence length is longer" not in printed.out + printed.err
+    assert any(
+        line.startswith("   step 2/4  loss ") and " lr " in line for line in lines
+    )
+    assert any(line.startswith("⚠ 1 example(s) longer than") and "line 4" in line
+               for line in lines)
+    assert result.snapshots_written == 2
+
+
+@pytest.mark.slow
+def test_real_trainer_checkpoint_resume_keeps_baseline_and_examples(tmp_path: Path) -> None:
+    from transformers import Trainer
+
+    from tracker.data import load_examples
+    from tracker.train import _ExampleDataset, _PadCollator, tokenize_examples
+
+    data = arithmetic_file(tmp_path / "arith.jsonl", count=20)
+    tokenizer = build_tokenizer()
+    rows = tokenize_examples(load_examples(data, tokenizer), tokenizer, 256)
+    snaps = tmp_path / "s" / "arith"
+
+    def run(resume: str | None) -> tuple[EvolutionCallback, list[str]]:
+        lines: list[str] = []
+        args = TrainingArguments(
+            output_dir=str(tmp_path / "ck"), max_steps=8, save_strategy="steps", save_steps=4,
+            per_device_train_batch_size=4, report_to="none", use_cpu=True, disable_tqdm=True,
+            logging_steps=100,
+        )
+        callback = EvolutionCallback(data, tokenizer=tokenizer, snapshots_dir=tmp_path / "s",
+                                     schedule="every:2", max_examples=6, seed=1, log=lines.append)
+        trainer = Trainer(model=build_tiny_model(0), args=args, train_dataset=_ExampleDataset(rows),
+                          data_collator=_PadCollator(0), processing_class=tokenizer,
+                          callbacks=[callback])
+        trainer.train(resume_from_checkpoint=resume)
+        return callback, lines
+
+    first, _ = run(None)
+    baseline = (snaps / "step_000000.json").read_bytes()
+    for step in (6, 8):
+        (snaps / f"step_{step:06d}.json").unlink()
+    resumed, lines = run(str(tmp_path / "ck" / "checkpoint-4"))
+    captured = [line for line in lines if "Capturing" in line]
+    assert [line.rsplit(" ", 1)[-1] for line in captured] == ["6", "8"]  # no new baseline
+    assert (snaps / "step_000000.json").read_bytes() == baseline
+    assert first.tracker is not None and resumed.tracker is not None
+    assert resumed.tracker.tracked == first.tracker.tracked
+    assert [s for s, _ in snapshot_files(snaps)] == [0, 2, 4, 6, 8]
+    ids = [e.example_id for e in read_snapshot(snaps / "step_000008.json").examples]
+    assert ids == [t.example_id for t in first.tracker.tracked] and len(ids) == 6

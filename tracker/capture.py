@@ -198,6 +198,10 @@ class CaptureEngine:
         self.answer_ids = [encode_text(tokenizer, ex.expected_output) for ex in self.tracked]
         longest = max((len(ids) for ids in self.answer_ids), default=0)
         self.max_new_tokens = max_new_tokens or longest + GENERATION_MARGIN
+        if max_length is not None:
+            # An answer longer than the context must not push generation past the last position
+            # embedding: that fails the whole batch, so one long example would blank every snapshot.
+            self.max_new_tokens = max(1, min(self.max_new_tokens, max_length - 1))
         self.max_length = max_length
 
     # The pure computation: rows for the examples at ``indices``, no RNG, file or mode handling.

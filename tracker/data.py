@@ -47,14 +47,25 @@ class TrainingExample:
     output: str  # the expected output
 
 
+def _json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type: people wrote JSON, not Python."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {dict: "an object", list: "an array", str: "a string"}.get(type(value), "null")
+
+
 def _text(obj: dict[str, Any], key: str, path: Path, line: int, *, required: bool = True) -> str:
     value = obj.get(key)
     if value is None:
         if required:
-            raise DataError(path, line, f"missing {key!r}")
+            raise DataError(path, line, f"{key!r} is null" if key in obj else f"missing {key!r}")
         return ""
     if not isinstance(value, str):
-        raise DataError(path, line, f"{key!r} should be a string, found {type(value).__name__}")
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        hint = f' (quote it: "{value}")' if number else ""
+        raise DataError(path, line, f"{key!r} should be a string, found {_json_type(value)}{hint}")
     return value
 
 
@@ -112,7 +123,7 @@ def parse_example(
     """One JSON value from line ``line`` as a TrainingExample, or a DataError saying why not."""
     path = Path(path)
     if not isinstance(obj, dict):
-        raise DataError(path, line, f"expected a JSON object, found {type(obj).__name__}")
+        raise DataError(path, line, f"expected a JSON object, found {_json_type(obj)}")
     if "messages" in obj:
         return _chat(obj, path, line, tokenizer)
     if "instruction" in obj:
@@ -152,7 +163,10 @@ def load_examples(path: str | os.PathLike[str], tokenizer: Any = None) -> list[T
         line = raw[: exc.start].count(b"\n") + 1
         raise DataError(path, line, "not valid UTF-8") from None
     examples: list[TrainingExample] = []
-    for number, content in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: str.splitlines() also breaks at U+2028, U+2029 and U+0085, which JSON
+    # allows unescaped inside strings (json.dumps(..., ensure_ascii=False) writes them as is).
+    for number, content in enumerate(text.split("\n"), start=1):
+        content = content.removesuffix("\r")  # CRLF files
         if not content.strip():
             continue
         try:

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from evotui.errors import EvotuiError
 from tracker.capture import DEFAULT_MAX_EXAMPLES, LogFn, bos_prefix, console, encode_text
@@ -79,13 +81,17 @@ class _ExampleDataset(torch.utils.data.Dataset):
 
 
 def tokenize_examples(
-    examples: Sequence[TrainingExample], tokenizer: Any, max_length: int | None
+    examples: Sequence[TrainingExample],
+    tokenizer: Any,
+    max_length: int | None,
+    cut: list[int] | None = None,
 ) -> list[dict[str, list[int]]]:
     """prompt + answer + EOS as ids; labels are the answer and EOS only.
 
     Tokenising prompt and answer separately gives exactly the ids the capture scores, so the
     training loss and the snapshot loss measure the same thing. Over-long examples keep the end
-    of the prompt (nearest the answer) and as much of the answer as fits.
+    of the prompt (nearest the answer) and as much of the answer as fits; their file lines are
+    appended to ``cut`` when given.
     """
     prefix = bos_prefix(tokenizer)
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
@@ -94,12 +100,40 @@ def tokenize_examples(
         prompt = prefix + encode_text(tokenizer, example.prompt)
         answer = encode_text(tokenizer, example.output) + eos
         if max_length is not None and len(prompt) + len(answer) > max_length:
+            if cut is not None:
+                cut.append(example.line)
             answer = answer[: max(1, max_length - 1)]
             prompt = prompt[-(max_length - len(answer)) :] if max_length > len(answer) else []
         rows.append(
             {"input_ids": prompt + answer, "labels": [IGNORE_INDEX] * len(prompt) + answer}
         )
     return rows
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def log_line(step: int, max_steps: int, logs: dict[str, Any]) -> str | None:
+    """One readable line for a Trainer log entry, or None for entries we report ourselves.
+
+    Replaces the Trainer's own printing of raw ``{'loss': '1.873', ...}`` dicts, which is what a
+    person reads in ``evotui-demo.log`` and daemon logs.
+    """
+    loss = _number(logs.get("loss"))
+    if loss is None:
+        return None  # the end-of-training summary dict: the CLI prints its own line
+    parts = [f"step {step}/{max_steps}" if max_steps else f"step {step}", f"loss {loss:.4f}"]
+    lr = _number(logs.get("learning_rate"))
+    if lr is not None:
+        parts.append(f"lr {lr:.3g}")
+    grad = _number(logs.get("grad_norm"))
+    if grad is not None:
+        parts.append(f"grad norm {grad:.3g}")
+    return "   " + "  ".join(parts)
 
 
 class _PadCollator:
@@ -121,8 +155,53 @@ class _PadCollator:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+def _prepare_output_dir(path: str | os.PathLike[str] | None) -> Path | None:
+    if path is None:
+        return None
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EvotuiError(f"{folder}: cannot use as --output-dir: {exc.strerror or exc}") from None
+    return folder
+
+
+class _LogLines(TrainerCallback):
+    def __init__(self, log: LogFn) -> None:
+        self.log = log
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        if state.is_world_process_zero and logs:
+            line = log_line(state.global_step, state.max_steps, logs)
+            if line is not None:
+                self.log(line)
+
+
+class _QuietProgress(ProgressCallback):
+    """The Trainer's progress bar without its raw log dicts (``_LogLines`` prints those)."""
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+        return None
+
+
 def train(config: TrainConfig) -> TrainResult:
     """Train as configured; bad data or settings raise EvotuiError before any training starts."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    if not config.progress:
+        # HF's other bars too ("Loading weights", "Writing model shards"): none in a log file.
+        hf_logging.disable_progress_bar()
+    try:
+        return _train(config)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _train(config: TrainConfig) -> TrainResult:
     from transformers import Trainer, TrainingArguments
     from transformers.utils import logging as hf_logging
 
@@ -134,22 +213,32 @@ def train(config: TrainConfig) -> TrainResult:
     batch_size = config.batch_size or (TINY_BATCH_SIZE if tiny else PRETRAINED_BATCH_SIZE)
     if batch_size < 1:
         raise EvotuiError(f"--batch-size must be at least 1 (got {batch_size})")
+    if not 0 <= config.seed < 2**32:
+        raise EvotuiError(f"--seed must be between 0 and 4294967295 (got {config.seed})")
     if config.max_examples is not None and config.max_examples < 1:
         raise EvotuiError(f"--max-examples must be at least 1 (got {config.max_examples})")
     schedule = parse_schedule(config.schedule)  # a bad spec is refused before loading anything
     data_path = Path(config.data_path)
     dataset_name = config.dataset_name or data_path.stem
+    # Our own lines, not HF notes (its "sequence longer than the maximum" warning included:
+    # over-long examples are reported below, as a count and their lines).
+    hf_logging.set_verbosity_error()
     tokenizer = load_tokenizer(config.model)
     examples = load_examples(data_path, tokenizer)  # DataError (exit 2) before any model exists
     model = load_model(config.model, tokenizer, seed=config.seed)
     max_length = model_max_length(model)
-    rows = tokenize_examples(examples, tokenizer, max_length)
+    cut: list[int] = []
+    rows = tokenize_examples(examples, tokenizer, max_length, cut)
+    if cut:
+        where = ", ".join(map(str, cut[:5])) + (", ..." if len(cut) > 5 else "")
+        config.log(f"⚠ {len(cut)} example(s) longer than the model's {max_length} tokens are cut "
+                   f"to fit (line {where})")
+    output_dir = _prepare_output_dir(config.output_dir)  # refused now, not after training
     learning_rate = config.learning_rate
     if learning_rate is None:
         learning_rate = TINY_DEFAULT_LEARNING_RATE if tiny else PRETRAINED_LEARNING_RATE
 
-    hf_logging.set_verbosity_error()  # the user wants our lines and a progress bar, not HF notes
-    callbacks = []
+    callbacks: list[Any] = [_LogLines(config.log)]
     callback: EvolutionCallback | None = None
     if config.track:
         callback = EvolutionCallback(
@@ -192,16 +281,22 @@ def train(config: TrainConfig) -> TrainResult:
             processing_class=tokenizer,
             callbacks=callbacks,
         )
+        # The Trainer prints each log entry as a raw dict (PrinterCallback without a progress
+        # bar, ProgressCallback above it); _LogLines prints one readable line instead.
+        trainer.remove_callback(PrinterCallback)
+        if trainer.pop_callback(ProgressCallback) is not None:
+            trainer.add_callback(_QuietProgress)
         started = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - started
 
-    output_dir = None
-    if config.output_dir is not None:
-        output_dir = Path(config.output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        trainer.model.save_pretrained(output_dir)
-        tokenizer.save_pretrained(output_dir)
+    if output_dir is not None:
+        try:
+            trainer.model.save_pretrained(output_dir)
+            tokenizer.save_pretrained(output_dir)
+        except OSError as exc:
+            problem = f"cannot save the model: {exc.strerror or exc}"
+            raise EvotuiError(f"{output_dir}: {problem}") from None
 
     tracker = callback.tracker if callback is not None else None
     first = tracker.first if tracker is not None else None

@@ -24,6 +24,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**32:  # numpy's seeding range; beyond it the Trainer dies with a traceback
+        raise argparse.ArgumentTypeError(f"{text!r} should be between 0 and 4294967295")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -43,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a causal LM for from_pretrained (default: the embedded tiny GPT-2, no download)",
     )
     parser.add_argument("--steps", type=_positive_int, default=300, help="optimizer steps (300)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
     parser.add_argument(
         "--snapshots-dir",
         type=Path,
@@ -79,6 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     data = Path(args.data)
+    if data.is_dir():
+        raise EvotuiError(f"{data}: is a directory, not a JSONL file")
     if not data.is_file():
         raise EvotuiError(f"{data}: no such file")
     from tracker.schedule import parse_schedule
