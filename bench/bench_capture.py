@@ -71,8 +71,11 @@ def build_model(name: str, tokenizer: Any) -> Any:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     # GPT-2 small's shape (124M parameters, 50257-way output), random weights, byte tokenizer.
-    config = GPT2Config(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                        bos_token_id=tokenizer.eos_token_id)
+    config = GPT2Config(
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+    )
     torch.manual_seed(0)
     return GPT2LMHeadModel(config)
 
@@ -94,8 +97,13 @@ def floor_fn(engine: CaptureEngine, model: Any) -> Callable[[], int]:
     for row, prompt in enumerate(engine.prompt_ids):
         pids[row, pwidth - len(prompt) :] = torch.tensor(prompt)
         pmask[row, pwidth - len(prompt) :] = 1
-    config = GenerationConfig(max_new_tokens=engine.max_new_tokens, do_sample=False, num_beams=1,
-                              pad_token_id=engine.pad_id, eos_token_id=engine.eos_id)
+    config = GenerationConfig(
+        max_new_tokens=engine.max_new_tokens,
+        do_sample=False,
+        num_beams=1,
+        pad_token_id=engine.pad_id,
+        eos_token_id=engine.eos_id,
+    )
 
     def run() -> int:
         model.eval()
@@ -131,14 +139,21 @@ def trl_fn(
     from trl import LogCompletionsCallback
 
     prompts = [t.prompt for t in engine.tracked]
-    args = TrainingArguments(output_dir=scratch, report_to="none", use_cpu=True,
-                             per_device_eval_batch_size=len(prompts))
-    trainer = Trainer(model=model, args=args, processing_class=tokenizer,
-                      eval_dataset=_Prompts(prompts))
+    args = TrainingArguments(
+        output_dir=scratch, report_to="none", use_cpu=True, per_device_eval_batch_size=len(prompts)
+    )
+    trainer = Trainer(
+        model=model, args=args, processing_class=tokenizer, eval_dataset=_Prompts(prompts)
+    )
     # TRL tokenises prompts its own way (the byte tokenizer appends EOS), so its greedy outputs,
     # and where they stop, differ from ours: pin it to the number of tokens our batch generated.
-    config = GenerationConfig(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                              pad_token_id=engine.pad_id, eos_token_id=engine.eos_id)
+    config = GenerationConfig(
+        max_new_tokens=new_tokens,
+        min_new_tokens=new_tokens,
+        do_sample=False,
+        pad_token_id=engine.pad_id,
+        eos_token_id=engine.eos_id,
+    )
     callback = LogCompletionsCallback(trainer, generation_config=config, freq=1)
     step = [0]
 
@@ -164,10 +179,17 @@ def bench_model(
     params = sum(p.numel() for p in model.parameters()) / 1e6
     tracked = select_tracked(make_examples(count), max_examples=count)
     with tempfile.TemporaryDirectory() as scratch:
-        engine = CaptureEngine(tokenizer, tracked, dataset="bench", snapshots_dir=scratch,
-                               log=lambda line: None)
-        single = CaptureEngine(tokenizer, tracked, dataset="bench", snapshots_dir=scratch,
-                               batch_size=1, log=lambda line: None)
+        engine = CaptureEngine(
+            tokenizer, tracked, dataset="bench", snapshots_dir=scratch, log=lambda line: None
+        )
+        single = CaptureEngine(
+            tokenizer,
+            tracked,
+            dataset="bench",
+            snapshots_dir=scratch,
+            batch_size=1,
+            log=lambda line: None,
+        )
         everything = list(range(len(tracked)))
 
         def evotui() -> None:
@@ -181,7 +203,9 @@ def bench_model(
         floor = floor_fn(engine, model)
         new_tokens = floor()
         methods: dict[str, Callable[[], Any]] = {
-            "evotui": evotui, "capture": capture, "floor": floor,
+            "evotui": evotui,
+            "capture": capture,
+            "floor": floor,
         }
         skipped = ""
         if use_trl:
@@ -212,9 +236,11 @@ def bench_model(
     # steadiest estimate of each method's own cost. Medians are printed alongside.
     med = {key: min(values) for key, values in times.items()}
     median = {key: statistics.median(values) for key, values in times.items()}
-    print(f"\n== {name}: {params:.1f}M parameters, {count} examples, "
-          f"max_new_tokens={engine.max_new_tokens} ({new_tokens} generated), "
-          f"torch threads={torch.get_num_threads()} ==")
+    print(
+        f"\n== {name}: {params:.1f}M parameters, {count} examples, "
+        f"max_new_tokens={engine.max_new_tokens} ({new_tokens} generated), "
+        f"torch threads={torch.get_num_threads()} =="
+    )
     for key, value in med.items():
         runs = ", ".join(f"{v:.3f}" for v in times[key])
         note = f", {len(sample)} examples timed x{scale:g}" if key == "loop" and scale != 1 else ""
@@ -223,8 +249,10 @@ def bench_model(
     print(f"  evotui / floor  = {med['evotui'] / med['floor']:6.2f}x   (goal <= 1.2x)")
     print(f"  capture / floor = {med['capture'] / med['floor']:6.2f}x   (with RNG + file write)")
     if "trl" in med:
-        print(f"  trl / evotui    = {med['trl'] / med['evotui']:6.2f}x   (goal >= 1x; trl only "
-              "generates)")
+        print(
+            f"  trl / evotui    = {med['trl'] / med['evotui']:6.2f}x   (goal >= 1x; trl only "
+            "generates)"
+        )
     elif skipped or use_trl:
         print(f"  {skipped or 'trl skipped'}")
 
@@ -235,9 +263,13 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--loop-repeats", type=int, default=1)
-    parser.add_argument("--loop-sample", type=int, default=0,
-                        help="time the one-at-a-time loop on this many examples and scale up "
-                        "(0: all; default 0 for tiny, 20 for gpt2-small)")
+    parser.add_argument(
+        "--loop-sample",
+        type=int,
+        default=0,
+        help="time the one-at-a-time loop on this many examples and scale up "
+        "(0: all; default 0 for tiny, 20 for gpt2-small)",
+    )
     parser.add_argument("--no-trl", action="store_true")
     parser.add_argument("--trl-path", default=None, help="a folder holding trl (pip --target)")
     args = parser.parse_args()

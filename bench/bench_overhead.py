@@ -46,27 +46,42 @@ def main() -> None:
         data = write_data(Path(scratch) / "arith.jsonl", args.examples)
         for repeat in range(args.repeats):
             # Alternate which goes first, so a warming machine favours neither.
-            for track in ((True, False) if repeat % 2 == 0 else (False, True)):
+            for track in (True, False) if repeat % 2 == 0 else (False, True):
                 snaps = Path(scratch) / f"snaps_{repeat}"
                 started = time.perf_counter()
-                result = train(TrainConfig(
-                    data_path=data, steps=args.steps, seed=0, snapshots_dir=snaps,
-                    schedule=args.schedule, track=track, progress=False, log=lambda line: None,
-                ))
+                result = train(
+                    TrainConfig(
+                        data_path=data,
+                        steps=args.steps,
+                        seed=0,
+                        snapshots_dir=snaps,
+                        schedule=args.schedule,
+                        track=track,
+                        progress=False,
+                        log=lambda line: None,
+                    )
+                )
                 wall = time.perf_counter() - started
                 times[track].append(result.train_seconds)
                 if track:
-                    total = sum(json.loads(p.read_text())["summary"]["capture_seconds"]
-                                for p in (snaps / "arith").glob("step_*.json"))
+                    total = sum(
+                        json.loads(p.read_text())["summary"]["capture_seconds"]
+                        for p in (snaps / "arith").glob("step_*.json")
+                    )
                     capture_seconds.append(total)
                     count = result.snapshots_written
                 label = "tracked  " if track else "untracked"
-                print(f"  run {repeat + 1} {label} train {result.train_seconds:7.2f} s"
-                      f"  (process wall {wall:.2f} s)", flush=True)
+                print(
+                    f"  run {repeat + 1} {label} train {result.train_seconds:7.2f} s"
+                    f"  (process wall {wall:.2f} s)",
+                    flush=True,
+                )
     # Best of N: background load on a shared machine only ever adds time.
     tracked, plain = min(times[True]), min(times[False])
-    print(f"\n{args.steps} steps, {min(args.examples, 100)} tracked examples, "
-          f"schedule {args.schedule!r}: {count} snapshots")
+    print(
+        f"\n{args.steps} steps, {min(args.examples, 100)} tracked examples, "
+        f"schedule {args.schedule!r}: {count} snapshots"
+    )
     print(f"  with tracking     {tracked:7.2f} s (best of {args.repeats})")
     print(f"  without tracking  {plain:7.2f} s (best of {args.repeats})")
     own = min(capture_seconds)

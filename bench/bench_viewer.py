@@ -28,7 +28,7 @@ from evotui.snapshot import dumps, snapshot_filename, write_bytes_atomic
 
 POLL_S = 0.005
 
-BARE_APP = '''
+BARE_APP = """
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
@@ -46,7 +46,7 @@ class Bare(App):
 
 
 Bare().run()
-'''
+"""
 
 
 class Pane:
@@ -56,7 +56,14 @@ class Pane:
         self.socket = f"evotui-bench-{uuid.uuid4().hex[:8]}"
         self.started = time.perf_counter()
         self.tmux(
-            "new-session", "-d", "-s", "b", "-x", str(width), "-y", str(height),
+            "new-session",
+            "-d",
+            "-s",
+            "b",
+            "-x",
+            str(width),
+            "-y",
+            str(height),
             " ".join(command),
         )
 
@@ -164,10 +171,12 @@ def main() -> int:
 
     med = statistics.median
     if args.launch_only:
-        print(f"launch: viewer {[round(x, 2) for x in launch_viewer]}, "
-              f"bare {[round(x, 2) for x in launch_bare]}, "
-              f"median ratio {med(launch_viewer) / med(launch_bare):.2f}x, "
-              f"best-of ratio {min(launch_viewer) / min(launch_bare):.2f}x")
+        print(
+            f"launch: viewer {[round(x, 2) for x in launch_viewer]}, "
+            f"bare {[round(x, 2) for x in launch_bare]}, "
+            f"median ratio {med(launch_viewer) / med(launch_bare):.2f}x, "
+            f"best-of ratio {min(launch_viewer) / min(launch_bare):.2f}x"
+        )
         return 0
 
     # Steady state: one viewer that has read everything.
@@ -211,17 +220,23 @@ def main() -> int:
 
     ratio = med(launch_viewer) / med(launch_bare)
     print()
-    print(f"launch -> latest step on screen: viewer {med(launch_viewer):.2f} s, "
-          f"bare Textual app {med(launch_bare):.2f} s, ratio {ratio:.2f}x (goal <= 2x); "
-          f"best of {args.repeat}: {min(launch_viewer):.2f} s vs {min(launch_bare):.2f} s, "
-          f"{min(launch_viewer) / min(launch_bare):.2f}x")
+    print(
+        f"launch -> latest step on screen: viewer {med(launch_viewer):.2f} s, "
+        f"bare Textual app {med(launch_bare):.2f} s, ratio {ratio:.2f}x (goal <= 2x); "
+        f"best of {args.repeat}: {min(launch_viewer):.2f} s vs {min(launch_bare):.2f} s, "
+        f"{min(launch_viewer) / min(launch_bare):.2f}x"
+    )
     print(f"background read of all {len(steps)} snapshots: {fill_s:.1f} s (UI usable meanwhile)")
     print(f"peak memory (VmHWM) after reading everything: {rss:.0f} MB (goal <= 400 MB)")
-    print(f"step key -> repaint: viewer median {med(key_viewer) * 1000:.0f} ms "
-          f"(max {max(key_viewer) * 1000:.0f}), bare app {med(key_bare) * 1000:.0f} ms "
-          f"(goal <= 50 ms)")
-    print(f"new snapshot -> on screen: median {med(arrive) * 1000:.0f} ms "
-          f"(max {max(arrive) * 1000:.0f}) (goal <= 250 ms)")
+    print(
+        f"step key -> repaint: viewer median {med(key_viewer) * 1000:.0f} ms "
+        f"(max {max(key_viewer) * 1000:.0f}), bare app {med(key_bare) * 1000:.0f} ms "
+        f"(goal <= 50 ms)"
+    )
+    print(
+        f"new snapshot -> on screen: median {med(arrive) * 1000:.0f} ms "
+        f"(max {max(arrive) * 1000:.0f}) (goal <= 250 ms)"
+    )
     return 0
 
 

@@ -362,8 +362,10 @@ class EvotuiApp(App[int]):
         self.drain_notices()
         steps = index.steps()
         if self.follow or self.current_step not in steps:
-            self.current_step = self._good_step(len(steps) - 1) if self.follow else (
-                self._nearest(self.current_step)
+            self.current_step = (
+                self._good_step(len(steps) - 1)
+                if self.follow
+                else (self._nearest(self.current_step))
             )
         if index.pending():
             self.fill()

@@ -203,9 +203,7 @@ class RunIndex:
         ``quick`` scan: names only, each file stat'ed when it is read."""
         partial = _stat_paths(self.folder, paths) if paths is not None else None
         if quick:
-            found: dict[int, tuple[str, tuple[int, int] | None]] = _list_snapshot_files(
-                self.folder
-            )
+            found: dict[int, tuple[str, tuple[int, int] | None]] = _list_snapshot_files(self.folder)
             gone: set[int] | None = None
         elif partial is None:
             found = dict(_stat_snapshot_files(self.folder))

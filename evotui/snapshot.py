@@ -271,7 +271,10 @@ def _example_from_dict(item: Any, index: int, path: str | os.PathLike[str]) -> E
     # loop; only a bad example takes the slow path that names the problem.
     try:
         example_id, text, expected, output = (
-            item["example_id"], item["input"], item["expected_output"], item["model_output"]
+            item["example_id"],
+            item["input"],
+            item["expected_output"],
+            item["model_output"],
         )
         loss, similarity, matched = item["loss"], item["similarity"], item["exact_match"]
     except (KeyError, TypeError):

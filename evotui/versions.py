@@ -169,8 +169,9 @@ def read_version(folder: Path) -> Version | None:
         return None
     if not isinstance(meta, dict) or meta.get("number") != int(match.group(1)):
         return None
-    return Version(id=version_id(int(match.group(1))), number=int(match.group(1)), path=folder,
-                   meta=meta)
+    return Version(
+        id=version_id(int(match.group(1))), number=int(match.group(1)), path=folder, meta=meta
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,8 +363,12 @@ class VersionStore:
                 raise VersionError(f"{target} already exists; refusing to overwrite it")
             record = dict(meta)
             record.update(
-                format=FORMAT, version=vid, number=number, created=utc_now(),
-                model_dir=MODEL_SUBDIR, files=files,
+                format=FORMAT,
+                version=vid,
+                number=number,
+                created=utc_now(),
+                model_dir=MODEL_SUBDIR,
+                files=files,
             )
             write_json_atomic(staging / VERSION_FILE, record)
             os.rename(staging, target)
@@ -454,7 +459,7 @@ class VersionStore:
         pinned = set(state.get("pinned") or [])
         base = self.current_base()
         reasons: dict[str, str] = {}
-        for version in versions[len(versions) - keep:] if keep else []:
+        for version in versions[len(versions) - keep :] if keep else []:
             reasons[version.id] = f"one of the newest {keep}"
         if versions:
             reasons[versions[-1].id] = "latest"

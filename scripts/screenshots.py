@@ -50,9 +50,7 @@ async def shoot(run: Path, out: Path) -> None:
         index = app.index
         assert index is not None and app.view is not None
         steps = index.steps()
-        target = next(
-            (s for s in steps if (index.step_data(s).accuracy or 0) >= 0.6), steps[-1]
-        )
+        target = next((s for s in steps if (index.step_data(s).accuracy or 0) >= 0.6), steps[-1])
         app.go_to(steps.index(target), follow=False)
         await pilot.pause(0.2)
         view = app.view

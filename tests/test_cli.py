@@ -23,9 +23,7 @@ def test_argument_errors_are_one_line(
     assert err.count("\n") == 1 and needle in err and "usage:" not in err
 
 
-def test_a_user_error_is_one_line_with_exit_2(
-    tmp_path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_user_error_is_one_line_with_exit_2(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["summary", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("evotui summary: error: ") and err.count("\n") == 1

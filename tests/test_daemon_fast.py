@@ -42,8 +42,12 @@ class FakeTrain:
         (out / "model.safetensors").write_bytes(f"weights {len(self.calls)}".encode())
         (out / "config.json").write_text("{}")
         return tracker.train.TrainResult(
-            dataset=config.dataset_name, steps=config.steps, snapshot_dir=folder,
-            final_accuracy=0.75, final_avg_loss=0.5, output_dir=out,
+            dataset=config.dataset_name,
+            steps=config.steps,
+            snapshot_dir=folder,
+            final_accuracy=0.75,
+            final_avg_loss=0.5,
+            output_dir=out,
         )
 
 
@@ -56,8 +60,9 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeTrain:
 
 def _daemon(base: Path, lines: list[str] | None = None, **options: Any) -> Daemon:
     log = lines.append if lines is not None else (lambda _line: None)
-    return Daemon(DaemonOptions(base_dir=base, once=True, steps=3, settle_s=0.01, **options),
-                  log=log)
+    return Daemon(
+        DaemonOptions(base_dir=base, once=True, steps=3, settle_s=0.01, **options), log=log
+    )
 
 
 def _drop(base: Path, name: str, text: str = GOOD) -> Path:
@@ -135,12 +140,16 @@ def test_name_collisions_in_done_and_failed_get_a_suffix(tmp_path: Path, fake: F
         _daemon(tmp_path).run()
     assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["a-2.jsonl", "a.jsonl"]
     assert sorted(p.name for p in (tmp_path / "failed").iterdir()) == [
-        "bad-2.jsonl", "bad-2.jsonl.reason.txt", "bad.jsonl", "bad.jsonl.reason.txt",
+        "bad-2.jsonl",
+        "bad-2.jsonl.reason.txt",
+        "bad.jsonl",
+        "bad.jsonl.reason.txt",
     ]
     # the second run of the same stem gets its own snapshot folder; the first is untouched
     store = VersionStore(tmp_path)
     assert [v.meta["snapshot_dir"] for v in store.versions()] == [
-        "data/evolution_snapshots/a", "data/evolution_snapshots/a-2",
+        "data/evolution_snapshots/a",
+        "data/evolution_snapshots/a-2",
     ]
 
 
@@ -225,7 +234,10 @@ def test_first_signal_finishes_the_file_second_abandons_it(tmp_path: Path, fake:
     _drop(tmp_path, "a.jsonl")
     _drop(tmp_path, "b.jsonl")
     lines: list[str] = []
-    daemon = _daemon(tmp_path, lines, )
+    daemon = _daemon(
+        tmp_path,
+        lines,
+    )
     daemon.options.once = False
     fake.on_call = lambda config: os.kill(os.getpid(), signal.SIGTERM)
     daemon.run()  # one signal: a.jsonl is finished, b.jsonl stays in the inbox, no watching

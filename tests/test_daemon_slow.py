@@ -85,9 +85,21 @@ def test_inbox_to_versions_survives_kill_9(
         _jsonl([{"input": f"{i}-1=", "output": str(i - 1)} for i in range(1, 7)])
     )
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "evotui", "daemon", "--base-dir", str(base), "--steps", "5000",
-         "--schedule", "every:5"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "evotui",
+            "daemon",
+            "--base-dir",
+            str(base),
+            "--steps",
+            "5000",
+            "--schedule",
+            "every:5",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         third_snaps = base / "data/evolution_snapshots/third"

@@ -73,7 +73,9 @@ def test_summary_json_has_the_known_dynamics(
 def test_summary_json_from_the_real_command_line(run_dir: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "evotui", "summary", str(run_dir), "--json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     data = json.loads(out)
     assert {e["example_id"]: e["forgetting_events"] for e in data["examples"]} == {
@@ -184,8 +186,10 @@ def test_bad_files_nan_and_changed_tracked_set_are_reported_not_crashes(
     assert "not valid JSON" in run.skipped[0].reason
     assert "missing 'model_output'" in run.skipped[1].reason
     assert any("without a finite loss" in w for w in run.warnings)
-    assert any("tracked examples changed" in w and "added 4" in w and "removed 3" in w
-               for w in run.warnings)
+    assert any(
+        "tracked examples changed" in w and "added 4" in w and "removed 3" in w
+        for w in run.warnings
+    )
     dyn = {d.example_id: d for d in run.dynamics()}
     assert dyn[3].snapshots == 2 and dyn[4].snapshots == 1
     assert dyn[3].learned_at_step is None  # absent from the last snapshot
@@ -229,7 +233,8 @@ def test_python_api_example_history_and_regressions(run_dir: Path) -> None:
     assert run.example(5).status == "forgotten"
     regressions = run.regressions(25, 50)
     assert [(r.example_id, r.reason) for r in regressions] == [
-        (6, "right → wrong"), (2, "right → wrong")  # the bigger loss rise first
+        (6, "right → wrong"),
+        (2, "right → wrong"),  # the bigger loss rise first
     ]
     with pytest.raises(KeyError):
         run.example(999)

@@ -181,7 +181,7 @@ def test_export_rows_csv_and_jsonl(tmp_path: Path) -> None:
     from evotui.index import export_bytes, export_rows
 
     folder = tmp_path / "d"
-    _write(folder, 0, [_example(0, "4", 0.2), _example(1, "x, \"y\"", 0.1)])
+    _write(folder, 0, [_example(0, "4", 0.2), _example(1, 'x, "y"', 0.1)])
     _write(folder, 10, [_example(0, "5", 0.3), _example(1, "4", float("nan"))])
     index = RunIndex(folder)
     index.scan()
@@ -208,9 +208,7 @@ def test_scan_of_just_the_changed_paths(run: Path) -> None:
     assert index.scan([str(untouched)]).any is False
 
 
-def test_scan_paths_with_a_relative_folder(
-    run: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_scan_paths_with_a_relative_folder(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(run.parent)
     index = RunIndex(Path(run.name))  # relative, as `evotui demo` passes it
     index.scan()

@@ -171,8 +171,14 @@ def test_failing_model_is_logged_not_raised(tiny, tmp_path: Path) -> None:
 def test_snapshot_tracker_in_a_plain_loop(tiny, tmp_path: Path) -> None:
     model, tokenizer = tiny
     tracker = SnapshotTracker(
-        model, tokenizer, _examples(5), dataset="loop", snapshots_dir=tmp_path,
-        schedule="every:3", final_step=7, log=lambda line: None,
+        model,
+        tokenizer,
+        _examples(5),
+        dataset="loop",
+        snapshots_dir=tmp_path,
+        schedule="every:3",
+        final_step=7,
+        log=lambda line: None,
     )
     for step in range(0, 8):
         tracker.maybe_capture(step)
@@ -185,8 +191,9 @@ def test_snapshot_tracker_reads_a_file_and_names_the_dataset(tiny, tmp_path: Pat
     model, tokenizer = tiny
     data = tmp_path / "my_set.jsonl"
     data.write_text('{"question": "1+1?", "answer": "2"}\n')
-    tracker = SnapshotTracker(model, tokenizer, data, snapshots_dir=tmp_path / "s",
-                              log=lambda line: None)
+    tracker = SnapshotTracker(
+        model, tokenizer, data, snapshots_dir=tmp_path / "s", log=lambda line: None
+    )
     assert tracker.finish(4) is not None
     assert (tmp_path / "s" / "my_set" / "step_000004.json").is_file()
 
@@ -215,9 +222,12 @@ def test_tiny_model_round_trips_through_from_pretrained(tmp_path: Path) -> None:
     assert len(tokenizer) == model.config.vocab_size == 259
     for name, value in fresh.state_dict().items():
         assert torch.equal(model.state_dict()[name], value), name
-    assert tokenizer.apply_chat_template(
-        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
-    ) == "user: hi\nassistant: "
+    assert (
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+        )
+        == "user: hi\nassistant: "
+    )
 
 
 def test_lean_greedy_loop_matches_generate(tmp_path: Path) -> None:
@@ -225,10 +235,21 @@ def test_lean_greedy_loop_matches_generate(tmp_path: Path) -> None:
     examples = _examples(16)
     for seed in (0, 1):
         model = build_tiny_model(seed=seed).eval()
-        fast = CaptureEngine(tokenizer, select_tracked(examples), dataset="a",
-                             snapshots_dir=tmp_path, log=lambda line: None)
-        slow = CaptureEngine(tokenizer, select_tracked(examples), dataset="a",
-                             snapshots_dir=tmp_path, log=lambda line: None, fast_greedy=False)
+        fast = CaptureEngine(
+            tokenizer,
+            select_tracked(examples),
+            dataset="a",
+            snapshots_dir=tmp_path,
+            log=lambda line: None,
+        )
+        slow = CaptureEngine(
+            tokenizer,
+            select_tracked(examples),
+            dataset="a",
+            snapshots_dir=tmp_path,
+            log=lambda line: None,
+            fast_greedy=False,
+        )
         with torch.inference_mode():
             quick = fast.compute_rows(model, list(range(16)))
             reference = slow.compute_rows(model, list(range(16)))
@@ -241,9 +262,14 @@ def test_one_answer_longer_than_the_context_does_not_blank_the_snapshot(
 ) -> None:
     model, tokenizer = tiny
     examples = _examples(3) + [TrainingExample(4, "long " * 80, "long " * 80 + "\n", "y" * 300)]
-    engine = CaptureEngine(tokenizer, select_tracked(examples), dataset="long",
-                           snapshots_dir=tmp_path, max_length=model.config.n_positions,
-                           log=lambda line: None)
+    engine = CaptureEngine(
+        tokenizer,
+        select_tracked(examples),
+        dataset="long",
+        snapshots_dir=tmp_path,
+        max_length=model.config.n_positions,
+        log=lambda line: None,
+    )
     result = engine.capture(model, 0)
     assert result is not None  # before: generation ran past position 256 and every row was lost
     snap = read_snapshot(result.path)

@@ -31,7 +31,11 @@ def test_every_plain_shape_becomes_prompt_and_output(tmp_path: Path) -> None:
     examples = load_examples(path)
     assert [e.output for e in examples] == ["7", "Paris", "7", "hi", "yes"]
     assert [e.input for e in examples] == [
-        "What is 3+4?", "Capital of France?", "Add the numbers\n2 and 5", "Say hi", "Is water wet?",
+        "What is 3+4?",
+        "Capital of France?",
+        "Add the numbers\n2 and 5",
+        "Say hi",
+        "Is water wet?",
     ]
     assert examples[0].prompt == "What is 3+4?" + PROMPT_SEPARATOR
     assert [e.line for e in examples] == [1, 2, 3, 4, 5]

@@ -27,8 +27,13 @@ def _worker(rank: int, world: int, port: int, folder: str) -> None:
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        engine = CaptureEngine(build_tokenizer(), select_tracked(_examples()), dataset="dist",
-                               snapshots_dir=folder, log=lambda line: None)
+        engine = CaptureEngine(
+            build_tokenizer(),
+            select_tracked(_examples()),
+            dataset="dist",
+            snapshots_dir=folder,
+            log=lambda line: None,
+        )
         result = engine.capture(build_tiny_model(seed=1), 7)
         Path(folder, f"rank{rank}.json").write_text(json.dumps(result is not None))
     finally:
@@ -49,8 +54,13 @@ def test_two_ranks_share_the_capture_and_only_rank_0_writes(tmp_path: Path) -> N
     assert [p.name for p in (tmp_path / "dist").iterdir()] == ["step_000007.json"]
     shared = json.loads((tmp_path / "dist" / "step_000007.json").read_text())
     # The same snapshot a single process computes: every example once, in order.
-    alone = CaptureEngine(build_tokenizer(), select_tracked(_examples()), dataset="dist",
-                          snapshots_dir=tmp_path / "single", log=lambda line: None)
+    alone = CaptureEngine(
+        build_tokenizer(),
+        select_tracked(_examples()),
+        dataset="dist",
+        snapshots_dir=tmp_path / "single",
+        log=lambda line: None,
+    )
     single = alone.capture(build_tiny_model(seed=1), 7)
     assert single is not None
     expected = single.snapshot["examples"]

@@ -14,7 +14,19 @@ def test_default_schedule_for_300_steps() -> None:
 def test_default_schedule_goes_on_per_decade() -> None:
     steps = parse_schedule(None).steps_until(30000)
     assert steps == [
-        0, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 30000,
+        0,
+        10,
+        25,
+        50,
+        100,
+        250,
+        500,
+        1000,
+        2500,
+        5000,
+        10000,
+        25000,
+        30000,
     ]
     assert [s for s in range(0, 30001) if is_default_step(s)] == steps[:-1]
 

@@ -34,10 +34,21 @@ def arithmetic_file(path: Path, count: int = 40, seed: int = 1) -> Path:
 def test_train_300_steps_learns_and_writes_the_schedule(tmp_path: Path, capsys) -> None:
     data = arithmetic_file(tmp_path / "arith.jsonl")
     snaps, out = tmp_path / "D", tmp_path / "M"
-    code = main([
-        "train", str(data), "--steps", "300", "--seed", "0", "--no-progress",
-        "--snapshots-dir", str(snaps), "--output-dir", str(out),
-    ])
+    code = main(
+        [
+            "train",
+            str(data),
+            "--steps",
+            "300",
+            "--seed",
+            "0",
+            "--no-progress",
+            "--snapshots-dir",
+            str(snaps),
+            "--output-dir",
+            str(out),
+        ]
+    )
     assert code == 0
     folder = snaps / "arith"
     assert [step for step, _ in snapshot_files(folder)] == [0, 10, 25, 50, 100, 250, 300]
@@ -47,8 +58,9 @@ def test_train_300_steps_learns_and_writes_the_schedule(tmp_path: Path, capsys) 
     snapshots = [read_snapshot(path) for _, path in snapshot_files(folder)]
     order = [[e.example_id for e in s.examples] for s in snapshots]
     assert all(ids == list(range(40)) for ids in order)
-    assert all([e.input for e in s.examples] == [e.input for e in snapshots[0].examples]
-               for s in snapshots)
+    assert all(
+        [e.input for e in s.examples] == [e.input for e in snapshots[0].examples] for s in snapshots
+    )
     for snap in snapshots:
         losses = [e.loss for e in snap.examples]
         assert snap.summary["avg_loss"] == pytest.approx(sum(losses) / len(losses))
@@ -67,17 +79,29 @@ def test_train_300_steps_learns_and_writes_the_schedule(tmp_path: Path, capsys) 
 def test_weights_are_bit_identical_with_and_without_tracking(tmp_path: Path) -> None:
     # Dropout on, and a schedule that captures often: every capture would shift the dropout
     # masks and the data order if it touched the RNG streams.
-    model_dir = save_tiny(tmp_path / "tiny_dropout", seed=2, resid_pdrop=0.1, attn_pdrop=0.1,
-                          embd_pdrop=0.1)
+    model_dir = save_tiny(
+        tmp_path / "tiny_dropout", seed=2, resid_pdrop=0.1, attn_pdrop=0.1, embd_pdrop=0.1
+    )
     data = arithmetic_file(tmp_path / "arith.jsonl", count=20)
     weights = []
     for track in (True, False):
         out = tmp_path / f"out_{track}"
-        result = train(TrainConfig(
-            data_path=data, model=str(model_dir), steps=24, seed=3, snapshots_dir=tmp_path / "s",
-            output_dir=out, schedule="every:3", track=track, learning_rate=1e-3, batch_size=8,
-            progress=False, log=lambda line: None,
-        ))
+        result = train(
+            TrainConfig(
+                data_path=data,
+                model=str(model_dir),
+                steps=24,
+                seed=3,
+                snapshots_dir=tmp_path / "s",
+                output_dir=out,
+                schedule="every:3",
+                track=track,
+                learning_rate=1e-3,
+                batch_size=8,
+                progress=False,
+                log=lambda line: None,
+            )
+        )
         assert result.steps == 24
         assert (result.snapshot_dir is not None) == track
         weights.append(load_file(out / "model.safetensors"))
@@ -87,30 +111,55 @@ def test_weights_are_bit_identical_with_and_without_tracking(tmp_path: Path) -> 
     assert len(snapshot_files(tmp_path / "s" / "arith")) == 9  # 0, 3, ..., 24
     # And training did change the weights (so the comparison means something).
     fresh = build_tiny_model(seed=2)
-    assert not torch.equal(fresh.state_dict()["transformer.wte.weight"],
-                           tracked["transformer.wte.weight"])
+    assert not torch.equal(
+        fresh.state_dict()["transformer.wte.weight"], tracked["transformer.wte.weight"]
+    )
 
 
 @pytest.mark.slow
 def test_chat_data_trains_with_the_template(tmp_path: Path) -> None:
     data = tmp_path / "chat.jsonl"
-    rows = [{"messages": [{"role": "user", "content": f"echo {i}"},
-                          {"role": "assistant", "content": str(i)}]} for i in range(6)]
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"echo {i}"},
+                {"role": "assistant", "content": str(i)},
+            ]
+        }
+        for i in range(6)
+    ]
     data.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    result = train(TrainConfig(data, steps=3, snapshots_dir=tmp_path / "s", progress=False,
-                               log=lambda line: None, max_examples=4))
+    result = train(
+        TrainConfig(
+            data,
+            steps=3,
+            snapshots_dir=tmp_path / "s",
+            progress=False,
+            log=lambda line: None,
+            max_examples=4,
+        )
+    )
     assert result.final_accuracy is not None and result.snapshots_written == 2
     snap = read_snapshot(tmp_path / "s" / "chat" / "step_000003.json")
-    assert [e.input for e in snap.examples] == [rows[e.example_id]["messages"][0]["content"]
-                                                for e in snap.examples]
+    assert [e.input for e in snap.examples] == [
+        rows[e.example_id]["messages"][0]["content"] for e in snap.examples
+    ]
     assert len(snap.examples) == 4
 
 
 def test_bad_data_is_one_line_exit_2_and_nothing_trained(tmp_path: Path, capsys) -> None:
     data = tmp_path / "broken.jsonl"
     data.write_text('{"input": "a", "output": "b"}\n{"input": "a", "oops": 1}\n')
-    code = main(["train", str(data), "--snapshots-dir", str(tmp_path / "s"),
-                 "--output-dir", str(tmp_path / "m")])
+    code = main(
+        [
+            "train",
+            str(data),
+            "--snapshots-dir",
+            str(tmp_path / "s"),
+            "--output-dir",
+            str(tmp_path / "m"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert err.strip() == f"evotui train: error: {data}:2: missing 'output'"
@@ -141,8 +190,14 @@ def test_resumed_run_keeps_baseline_and_example_order(tmp_path: Path) -> None:
     args = TrainingArguments(output_dir=str(tmp_path / "t"), report_to="none")
 
     def run(global_step: int) -> EvolutionCallback:
-        callback = EvolutionCallback(data, tokenizer=tokenizer, snapshots_dir=tmp_path / "s",
-                                     max_examples=10, seed=4, log=lambda line: None)
+        callback = EvolutionCallback(
+            data,
+            tokenizer=tokenizer,
+            snapshots_dir=tmp_path / "s",
+            max_examples=10,
+            seed=4,
+            log=lambda line: None,
+        )
         state = TrainerState(global_step=global_step, max_steps=60)
         callback.on_train_begin(args, state, TrainerControl(), model=model)
         return callback
@@ -191,16 +246,14 @@ def test_log_is_one_readable_line_per_entry_and_long_examples_are_reported(
     rows.append({"input": "x" * 400, "output": "y"})
     data.write_text("".join(json.dumps(row) + "\n" for row in rows))
     lines: list[str] = []
-    result = train(TrainConfig(data, steps=4, snapshots_dir=tmp_path / "s", progress=False,
-                               log=lines.append))
+    result = train(
+        TrainConfig(data, steps=4, snapshots_dir=tmp_path / "s", progress=False, log=lines.append)
+    )
     printed = capsys.readouterr()
     assert "{'" not in printed.out + printed.err  # no raw Trainer dicts (PrinterCallback)
     assert "sequence length is longer" not in printed.out + printed.err
-    assert any(
-        line.startswith("   step 2/4  loss ") and " lr " in line for line in lines
-    )
-    assert any(line.startswith("⚠ 1 example(s) longer than") and "line 4" in line
-               for line in lines)
+    assert any(line.startswith("   step 2/4  loss ") and " lr " in line for line in lines)
+    assert any(line.startswith("⚠ 1 example(s) longer than") and "line 4" in line for line in lines)
     assert result.snapshots_written == 2
 
 
@@ -219,15 +272,33 @@ def test_real_trainer_checkpoint_resume_keeps_baseline_and_examples(tmp_path: Pa
     def run(resume: str | None) -> tuple[EvolutionCallback, list[str]]:
         lines: list[str] = []
         args = TrainingArguments(
-            output_dir=str(tmp_path / "ck"), max_steps=8, save_strategy="steps", save_steps=4,
-            per_device_train_batch_size=4, report_to="none", use_cpu=True, disable_tqdm=True,
+            output_dir=str(tmp_path / "ck"),
+            max_steps=8,
+            save_strategy="steps",
+            save_steps=4,
+            per_device_train_batch_size=4,
+            report_to="none",
+            use_cpu=True,
+            disable_tqdm=True,
             logging_steps=100,
         )
-        callback = EvolutionCallback(data, tokenizer=tokenizer, snapshots_dir=tmp_path / "s",
-                                     schedule="every:2", max_examples=6, seed=1, log=lines.append)
-        trainer = Trainer(model=build_tiny_model(0), args=args, train_dataset=_ExampleDataset(rows),
-                          data_collator=_PadCollator(0), processing_class=tokenizer,
-                          callbacks=[callback])
+        callback = EvolutionCallback(
+            data,
+            tokenizer=tokenizer,
+            snapshots_dir=tmp_path / "s",
+            schedule="every:2",
+            max_examples=6,
+            seed=1,
+            log=lines.append,
+        )
+        trainer = Trainer(
+            model=build_tiny_model(0),
+            args=args,
+            train_dataset=_ExampleDataset(rows),
+            data_collator=_PadCollator(0),
+            processing_class=tokenizer,
+            callbacks=[callback],
+        )
         trainer.train(resume_from_checkpoint=resume)
         return callback, lines
 

@@ -22,11 +22,17 @@ def _base_with_versions(base: Path) -> VersionStore:
         staging = store.staging_dir()
         (staging / "model").mkdir()
         (staging / "model" / "model.safetensors").write_bytes(bytes([number]))
-        version = store.commit(staging, {
-            "parent": parent, "dataset": dataset, "steps": 10 * number,
-            "final_accuracy": number / 4, "final_avg_loss": 1.0 / number,
-            "snapshot_dir": f"data/evolution_snapshots/{dataset}",
-        })
+        version = store.commit(
+            staging,
+            {
+                "parent": parent,
+                "dataset": dataset,
+                "steps": 10 * number,
+                "final_accuracy": number / 4,
+                "final_avg_loss": 1.0 / number,
+                "snapshot_dir": f"data/evolution_snapshots/{dataset}",
+            },
+        )
         parent = version.id
     store.pin("v0001")
     return store

@@ -26,8 +26,17 @@ def _commit(store: VersionStore, payload: bytes, parent: str | None = None, **me
     (staging / "model").mkdir()
     (staging / "model" / "model.safetensors").write_bytes(payload)
     (staging / "model" / "config.json").write_text('{"n_layer": 2}')
-    return store.commit(staging, {"parent": parent, "dataset": "d", "steps": 5,
-                                  "final_accuracy": 0.5, "final_avg_loss": 1.25, **meta})
+    return store.commit(
+        staging,
+        {
+            "parent": parent,
+            "dataset": "d",
+            "steps": 5,
+            "final_accuracy": 0.5,
+            "final_avg_loss": 1.25,
+            **meta,
+        },
+    )
 
 
 @pytest.fixture
@@ -106,15 +115,19 @@ def test_prune_dry_run_moves_nothing_and_keeps_latest_pinned_and_base(
     snapshot = {v.id: _tree_hashes(v.path) for v in store.versions()}
     plan = store.plan_prune(keep=1)
     assert sorted(v.id for v in plan.remove) == ["v0001", "v0004"]
-    assert plan.reasons == {"v0005": "latest", "v0003": "base of the next training",
-                            "v0002": "pinned"}
+    assert plan.reasons == {
+        "v0005": "latest",
+        "v0003": "base of the next training",
+        "v0002": "pinned",
+    }
     assert main(["versions", "--base-dir", str(store.base_dir), "prune", "--keep", "1"]) == 0
     out = capsys.readouterr().out
     assert "would move v0001" in out and "dry run" in out
     assert {v.id: _tree_hashes(v.path) for v in store.versions()} == snapshot
 
-    assert main(["versions", "--base-dir", str(store.base_dir), "prune", "--keep", "1",
-                 "--yes"]) == 0
+    assert (
+        main(["versions", "--base-dir", str(store.base_dir), "prune", "--keep", "1", "--yes"]) == 0
+    )
     assert [v.id for v in store.versions()] == ["v0002", "v0003", "v0005"]
     backups = {b.id: _tree_hashes(b.path) for b in store.backups()}
     # the removed versions live on, byte for byte, under backups/

@@ -312,8 +312,14 @@ class CaptureEngine:
         new = None
         if self.fast_greedy and not synced:
             try:
-                new = greedy_decode(model, ids.to(device), mask.to(device), self.max_new_tokens,
-                                    eos_id=self.eos_id, pad_id=self.pad_id).cpu()
+                new = greedy_decode(
+                    model,
+                    ids.to(device),
+                    mask.to(device),
+                    self.max_new_tokens,
+                    eos_id=self.eos_id,
+                    pad_id=self.pad_id,
+                ).cpu()
             except Exception:
                 # Some architecture this loop does not suit: `generate` from now on.
                 self.fast_greedy = False
@@ -450,8 +456,13 @@ def greedy_decode(
     cache_arg = "cache" if "cache" in names else "past_key_values"
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     try:
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                    logits_to_keep=1)
+        out = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+        )
     except TypeError:
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
     done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
@@ -468,8 +479,13 @@ def greedy_decode(
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         last = last + 1
         cache = out["cache"] if "cache" in out else out["past_key_values"]
-        out = model(input_ids=token[:, None], attention_mask=mask, position_ids=last[:, None],
-                    use_cache=True, **{cache_arg: cache})
+        out = model(
+            input_ids=token[:, None],
+            attention_mask=mask,
+            position_ids=last[:, None],
+            use_cache=True,
+            **{cache_arg: cache},
+        )
     if not produced:
         return ids.new_zeros((ids.shape[0], 0))
     return torch.stack(produced, dim=1)

@@ -257,8 +257,13 @@ class Daemon:
     def claim(self, name: str) -> str | None:
         """Move ``inbox/name`` into processing/ (one rename); the name it got there, or None."""
         target = _free_name(self.processing, name)
-        job = {"id": uuid.uuid4().hex, "name": target.name, "original_name": name,
-               "attempts": 0, "claimed": utc_now()}
+        job = {
+            "id": uuid.uuid4().hex,
+            "name": target.name,
+            "original_name": name,
+            "attempts": 0,
+            "claimed": utc_now(),
+        }
         # the job record first: a crash after it but before the rename leaves only a stray record
         write_json_atomic(self._job_path(target.name), job)
         try:
@@ -321,7 +326,8 @@ class Daemon:
         job["attempts"] = int(job.get("attempts") or 0) + 1
         if job["attempts"] > self.options.max_attempts:
             return self._fail(
-                name, f"training was interrupted {job['attempts'] - 1} times (crash or kill); "
+                name,
+                f"training was interrupted {job['attempts'] - 1} times (crash or kill); "
                 "giving up on this file",
             )
         for version in self.store.versions():
@@ -351,8 +357,9 @@ class Daemon:
         )
         staging = self.store.staging_dir()
         try:
-            result = self._train(path, start_from, job["snapshot_name"], staging,
-                                 base_model == EMBEDDED_MODEL)
+            result = self._train(
+                path, start_from, job["snapshot_name"], staging, base_model == EMBEDDED_MODEL
+            )
         except (KeyboardInterrupt, DaemonStopped):
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -404,7 +411,11 @@ class Daemon:
             return str(path)
 
     def _train(
-        self, path: Path, start_from: str | None, dataset: str, staging: Path,
+        self,
+        path: Path,
+        start_from: str | None,
+        dataset: str,
+        staging: Path,
         lineage_is_tiny: bool,
     ) -> Any:
         from tracker.train import TrainConfig, train
@@ -456,7 +467,7 @@ class Daemon:
             self.outcomes.append(self.process(name))
         # job records whose file is gone (a crash between writing one and claiming)
         for record in self.processing.glob(".*.job.json"):
-            if not (self.processing / record.name[1:-len(".job.json")]).exists():
+            if not (self.processing / record.name[1 : -len(".job.json")]).exists():
                 record.unlink(missing_ok=True)
 
     def drain(self) -> None:
@@ -479,8 +490,10 @@ class Daemon:
                 assert self.store is not None
                 base = self.store.current_base()
                 start = base.id if base else (self.options.model or EMBEDDED_MODEL)
-                self.log(f"🚀 daemon on {self.base}: {len(self.store.versions())} version(s) "
-                         f"so far; the next training starts from {start}")
+                self.log(
+                    f"🚀 daemon on {self.base}: {len(self.store.versions())} version(s) "
+                    f"so far; the next training starts from {start}"
+                )
                 with self._signals():
                     self.recover()
                     self.drain()
@@ -498,8 +511,13 @@ class Daemon:
         self.log(f"👀 {how} {self.inbox} for *.jsonl (Ctrl+C to stop)")
         # yield_on_timeout: rescan now and then anyway, for files that were still growing
         for _changes in watchfiles.watch(
-            self.inbox, stop_event=self.stop_event, yield_on_timeout=True, rust_timeout=2000,
-            force_polling=self.options.poll, poll_delay_ms=500, raise_interrupt=False,
+            self.inbox,
+            stop_event=self.stop_event,
+            yield_on_timeout=True,
+            rust_timeout=2000,
+            force_polling=self.options.poll,
+            poll_delay_ms=500,
+            raise_interrupt=False,
         ):
             self.drain()
             if self.stop_event.is_set():
@@ -516,8 +534,10 @@ class Daemon:
                 raise DaemonStopped(signal.Signals(signum).name)
             self.stop_event.set()
             if self.training:
-                self.log("⏸ stopping after the current file (signal again to abandon it; "
-                         "it stays in processing/ and is retried on the next start)")
+                self.log(
+                    "⏸ stopping after the current file (signal again to abandon it; "
+                    "it stays in processing/ and is retried on the next start)"
+                )
 
         previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:

@@ -106,8 +106,10 @@ def _chat(obj: dict[str, Any], path: Path, line: int, tokenizer: Any) -> Trainin
         raise DataError(path, line, "the assistant turn has nothing before it to answer")
     users = [turn["content"] for turn in context if turn["role"] == "user"]
     # A person reads the question; the full transcript is what the model sees.
-    shown = users[-1] if len(context) == 1 and users else "\n".join(
-        f"{turn['role']}: {turn['content']}" for turn in context
+    shown = (
+        users[-1]
+        if len(context) == 1 and users
+        else "\n".join(f"{turn['role']}: {turn['content']}" for turn in context)
     )
     return TrainingExample(
         line=line,

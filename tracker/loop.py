@@ -1,11 +1,11 @@
 """``SnapshotTracker``: snapshot capture for any training loop, plain PyTorch included.
 
-    tracker = SnapshotTracker(model, tokenizer, "data/train.jsonl", final_step=1000)
-    tracker.maybe_capture(0)            # the baseline, before any update
-    for step in range(1, 1001):
-        ...                             # forward, backward, optimizer.step()
-        tracker.maybe_capture(step)
-    tracker.finish(1000)                # the final step, unless already captured
+tracker = SnapshotTracker(model, tokenizer, "data/train.jsonl", final_step=1000)
+tracker.maybe_capture(0)            # the baseline, before any update
+for step in range(1, 1001):
+    ...                             # forward, backward, optimizer.step()
+    tracker.maybe_capture(step)
+tracker.finish(1000)                # the final step, unless already captured
 """
 
 from __future__ import annotations
@@ -108,8 +108,9 @@ class SnapshotTracker:
     def capture(self, step: int, model: Any = None) -> CaptureResult | None:
         """Capture ``step`` now (never raises; a failure is logged and returns None)."""
         self.captured.add(step)
-        result = self.engine.capture(model if model is not None else self.model, step,
-                                     is_main=self.is_main)
+        result = self.engine.capture(
+            model if model is not None else self.model, step, is_main=self.is_main
+        )
         if result is not None:
             self.written += 1
             self.first = self.first or result

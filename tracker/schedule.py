@@ -88,7 +88,7 @@ def parse_schedule(spec: str | Iterable[int] | Schedule | None) -> Schedule:
         return Schedule()
     for prefix in ("every:", "every=", "every "):
         if text.startswith(prefix):
-            value = text[len(prefix):].strip()
+            value = text[len(prefix) :].strip()
             if not value.isdigit() or int(value) <= 0:
                 raise ScheduleError(f"schedule {spec!r}: every-N needs a positive whole number")
             return Schedule(kind="every", every=int(value))

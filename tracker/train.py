@@ -104,9 +104,7 @@ def tokenize_examples(
                 cut.append(example.line)
             answer = answer[: max(1, max_length - 1)]
             prompt = prompt[-(max_length - len(answer)) :] if max_length > len(answer) else []
-        rows.append(
-            {"input_ids": prompt + answer, "labels": [IGNORE_INDEX] * len(prompt) + answer}
-        )
+        rows.append({"input_ids": prompt + answer, "labels": [IGNORE_INDEX] * len(prompt) + answer})
     return rows
 
 
@@ -231,8 +229,10 @@ def _train(config: TrainConfig) -> TrainResult:
     rows = tokenize_examples(examples, tokenizer, max_length, cut)
     if cut:
         where = ", ".join(map(str, cut[:5])) + (", ..." if len(cut) > 5 else "")
-        config.log(f"⚠ {len(cut)} example(s) longer than the model's {max_length} tokens are cut "
-                   f"to fit (line {where})")
+        config.log(
+            f"⚠ {len(cut)} example(s) longer than the model's {max_length} tokens are cut "
+            f"to fit (line {where})"
+        )
     output_dir = _prepare_output_dir(config.output_dir)  # refused now, not after training
     learning_rate = config.learning_rate
     if learning_rate is None:

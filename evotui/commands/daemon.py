@@ -7,21 +7,37 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-dir", required=True, metavar="B", type=Path,
-                        help="folder holding inbox/, processing/, done/, failed/, models/, data/")
-    parser.add_argument("--once", action="store_true",
-                        help="process everything waiting (and anything left by a crash), then exit")
+    parser.add_argument(
+        "--base-dir",
+        required=True,
+        metavar="B",
+        type=Path,
+        help="folder holding inbox/, processing/, done/, failed/, models/, data/",
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="process everything waiting (and anything left by a crash), then exit",
+    )
     parser.add_argument("--steps", type=int, metavar="N", help="training steps per file")
-    parser.add_argument("--model", metavar="M",
-                        help="model of the first training (name or path; default: the embedded "
-                        "tiny model); later files start from the latest version")
+    parser.add_argument(
+        "--model",
+        metavar="M",
+        help="model of the first training (name or path; default: the embedded "
+        "tiny model); later files start from the latest version",
+    )
     parser.add_argument("--seed", type=int, default=0, metavar="S")
-    parser.add_argument("--max-examples", type=int, metavar="N",
-                        help="examples tracked in each snapshot")
-    parser.add_argument("--schedule", metavar="SPEC",
-                        help='snapshot steps: "default", "every:N" or "0,10,50"')
-    parser.add_argument("--poll", action="store_true",
-                        help="poll the inbox instead of file-system events (network file systems)")
+    parser.add_argument(
+        "--max-examples", type=int, metavar="N", help="examples tracked in each snapshot"
+    )
+    parser.add_argument(
+        "--schedule", metavar="SPEC", help='snapshot steps: "default", "every:N" or "0,10,50"'
+    )
+    parser.add_argument(
+        "--poll",
+        action="store_true",
+        help="poll the inbox instead of file-system events (network file systems)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,10 +57,18 @@ def run(args: argparse.Namespace) -> int:
         from tracker.schedule import parse_schedule
 
         parse_schedule(args.schedule)
-    daemon = Daemon(DaemonOptions(
-        base_dir=args.base_dir, once=args.once, steps=args.steps, model=args.model,
-        seed=args.seed, max_examples=args.max_examples, schedule=args.schedule, poll=args.poll,
-    ))
+    daemon = Daemon(
+        DaemonOptions(
+            base_dir=args.base_dir,
+            once=args.once,
+            steps=args.steps,
+            model=args.model,
+            seed=args.seed,
+            max_examples=args.max_examples,
+            schedule=args.schedule,
+            poll=args.poll,
+        )
+    )
     with pipe_safe_output():  # a closed log pipe must not fail good files (see the class)
         try:
             daemon.run()
@@ -52,8 +76,11 @@ def run(args: argparse.Namespace) -> int:
             where = exc.filename or args.base_dir
             raise EvotuiError(f"{where}: {exc.strerror or exc}") from None
         except (KeyboardInterrupt, DaemonStopped):
-            print("⏹ abandoned the current file; it stays in processing/ and is retried on the "
-                  "next start", flush=True)
+            print(
+                "⏹ abandoned the current file; it stays in processing/ and is retried on the "
+                "next start",
+                flush=True,
+            )
             return 130
         done = sum(1 for o in daemon.outcomes if o.ok)
         failed = len(daemon.outcomes) - done

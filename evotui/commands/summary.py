@@ -140,10 +140,14 @@ def print_tables(run: Any, data: dict[str, Any]) -> None:
         if hidden and index == 5:
             table.add_row("…", f"[dim]{hidden} more[/dim]", "", "", "", "")
         correct = sum(1 for ex in snap.examples if ex.exact_match)
-        counts = ("", "", "") if change is None else (
-            f"[green]{len(change.learned)}[/green]" if change.learned else "0",
-            f"[red]{len(change.forgotten)}[/red]" if change.forgotten else "0",
-            f"[yellow]{len(change.regressed)}[/yellow]" if change.regressed else "0",
+        counts = (
+            ("", "", "")
+            if change is None
+            else (
+                f"[green]{len(change.learned)}[/green]" if change.learned else "0",
+                f"[red]{len(change.forgotten)}[/red]" if change.forgotten else "0",
+                f"[yellow]{len(change.regressed)}[/yellow]" if change.regressed else "0",
+            )
         )
         table.add_row(
             str(snap.training_step),
@@ -211,8 +215,12 @@ def print_tables(run: Any, data: dict[str, Any]) -> None:
             console.print(f"No regressions from step {a} to {b}.")
 
     table = Table(title="Data-map regions (Swayamdipta et al., 2020)", title_justify="left")
-    for name, justify in (("region", "left"), ("examples", "right"), ("share", "right"),
-                          ("rule", "left")):
+    for name, justify in (
+        ("region", "left"),
+        ("examples", "right"),
+        ("share", "right"),
+        ("rule", "left"),
+    ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     rules = {
         EASY: f"variability < {AMBIGUOUS_VARIABILITY:g}, confidence ≥ {EASY_CONFIDENCE:g}",

@@ -62,25 +62,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="snapshots go to DIR/<dataset>/step_NNNNNN.json (./data/evolution_snapshots)",
     )
     parser.add_argument(
-        "--output-dir", type=Path, default=None, metavar="DIR",
+        "--output-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
         help="save the final model and tokenizer here (save_pretrained, safetensors)",
     )
     parser.add_argument(
-        "--max-examples", type=_positive_int, default=100, metavar="N",
+        "--max-examples",
+        type=_positive_int,
+        default=100,
+        metavar="N",
         help="track at most N examples (100)",
     )
     parser.add_argument(
-        "--schedule", default="default", metavar="SPEC",
+        "--schedule",
+        default="default",
+        metavar="SPEC",
         help="'default' (0,10,25,50,100,250,...), 'every:N', or a list like '0,10,50'; "
         "the final step is always captured",
     )
     parser.add_argument("--no-track", action="store_true", help="train without snapshots")
     parser.add_argument(
-        "--learning-rate", "--lr", type=_positive_float, default=None, metavar="LR",
+        "--learning-rate",
+        "--lr",
+        type=_positive_float,
+        default=None,
+        metavar="LR",
         help="peak learning rate (default: 3e-3 for the tiny model, 5e-5 otherwise)",
     )
     parser.add_argument(
-        "--batch-size", type=_positive_int, default=None,
+        "--batch-size",
+        type=_positive_int,
+        default=None,
         help="per-device batch (default: 16 for the tiny model, 8 otherwise)",
     )
     parser.add_argument("--dataset-name", default=None, help="dataset name (default: file stem)")

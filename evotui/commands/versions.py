@@ -1,8 +1,8 @@
 """`evotui versions`: list, pin, restore, prune and verify the model versions of a base folder.
 
-    evotui versions --base-dir B [--json]
-    evotui versions --base-dir B prune --keep N [--yes]
-    evotui versions --base-dir B restore VERSION | pin VERSION | unpin VERSION | verify [VERSION]
+evotui versions --base-dir B [--json]
+evotui versions --base-dir B prune --keep N [--yes]
+evotui versions --base-dir B restore VERSION | pin VERSION | unpin VERSION | verify [VERSION]
 """
 
 from __future__ import annotations
@@ -17,8 +17,12 @@ from evotui.errors import EvotuiError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-dir", default=".", metavar="B",
-                        help="the daemon's base folder (holding models/); default: here")
+    parser.add_argument(
+        "--base-dir",
+        default=".",
+        metavar="B",
+        help="the daemon's base folder (holding models/); default: here",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     # the same options after the action too (`versions prune --base-dir B ...`); SUPPRESS keeps
     # the subparser from resetting what was given before the action
@@ -27,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     prune = actions.add_parser(
-        "prune", parents=[common], help="move old versions to backups/ (dry run without --yes)",
+        "prune",
+        parents=[common],
+        help="move old versions to backups/ (dry run without --yes)",
         description="Keep the newest N versions (and always the latest, the base of the next "
         "training and every pinned one); move the others into B/backups/. Without --yes only "
         "print what would be moved.",
@@ -72,12 +78,18 @@ def _print_table(listing: dict[str, Any]) -> None:
             marks.append("base")
         if entry["pinned"]:
             marks.append("pinned")
-        rows.append((
-            entry["version"], entry["parent"] or "-", entry["dataset"] or "-",
-            _fmt(entry["steps"], ""), _fmt(entry["final_accuracy"], "pct"),
-            _fmt(entry["final_avg_loss"], "loss"), (entry["created"] or "-").replace("T", " "),
-            " ".join(marks),
-        ))
+        rows.append(
+            (
+                entry["version"],
+                entry["parent"] or "-",
+                entry["dataset"] or "-",
+                _fmt(entry["steps"], ""),
+                _fmt(entry["final_accuracy"], "pct"),
+                _fmt(entry["final_avg_loss"], "loss"),
+                (entry["created"] or "-").replace("T", " "),
+                " ".join(marks),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
@@ -104,8 +116,13 @@ def run(args: argparse.Namespace) -> int:
         plan = store.plan_prune(args.keep)
         if not args.yes:
             if args.json:
-                _emit({"dry_run": True, "would_remove": [v.id for v in plan.remove],
-                       "keep": {v.id: plan.reasons[v.id] for v in plan.keep}})
+                _emit(
+                    {
+                        "dry_run": True,
+                        "would_remove": [v.id for v in plan.remove],
+                        "keep": {v.id: plan.reasons[v.id] for v in plan.keep},
+                    }
+                )
                 return 0
             for version in plan.keep:
                 print(f"keep      {version.id}  ({plan.reasons[version.id]})")

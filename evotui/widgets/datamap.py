@@ -73,9 +73,7 @@ class DataMapPlot(PlotextPlot):
         plt.hline(EASY_CONFIDENCE, color="gray")
         chosen = next((d for d in self.dynamics if d.example_id == self.selected), None)
         if chosen is not None and _plottable(chosen):
-            plt.scatter(
-                [chosen.variability], [chosen.confidence], color="blue+", marker="X"
-            )
+            plt.scatter([chosen.variability], [chosen.confidence], color="blue+", marker="X")
         plt.xlim(0.0, 0.5)
         plt.ylim(0.0, 1.0)
         plt.xticks([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])

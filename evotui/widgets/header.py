@@ -73,8 +73,10 @@ class RunHeader(Widget):
             text.append(fmt_loss(view.avg_loss, 0), style="bold rgb(230,180,60)")
         if self.progress:
             text.append(f"  {self.progress}", style="dim")
-        state = Text(" ● LIVE ", style="bold black on green") if self.follow else Text(
-            " ‖ PAUSED ", style="bold black on yellow"
+        state = (
+            Text(" ● LIVE ", style="bold black on green")
+            if self.follow
+            else Text(" ‖ PAUSED ", style="bold black on yellow")
         )
         width = self.size.width
         pad = width - text.cell_len - state.cell_len

@@ -74,14 +74,26 @@ class VersionsScreen(Screen[Path | None]):
             title += f", next training starts from {listing['base']}"
         self.query_one("#versions-title", Static).update(title)
         for entry in entries:
-            marks = [m for m, on in (("latest", entry["is_latest"]), ("base", entry["is_base"]),
-                                     ("pinned", entry["pinned"])) if on]
+            marks = [
+                m
+                for m, on in (
+                    ("latest", entry["is_latest"]),
+                    ("base", entry["is_base"]),
+                    ("pinned", entry["pinned"]),
+                )
+                if on
+            ]
             created = (entry["created"] or "-").replace("T", " ").removesuffix("Z")
             table.add_row(
-                entry["version"], entry["parent"] or "-", entry["dataset"] or "-",
+                entry["version"],
+                entry["parent"] or "-",
+                entry["dataset"] or "-",
                 "-" if entry["steps"] is None else str(entry["steps"]),
-                _pct(entry["final_accuracy"]), _loss(entry["final_avg_loss"]),
-                created[:16], " ".join(marks), key=entry["version"],
+                _pct(entry["final_accuracy"]),
+                _loss(entry["final_avg_loss"]),
+                created[:16],
+                " ".join(marks),
+                key=entry["version"],
             )
             self._snapshots[entry["version"]] = (
                 Path(entry["snapshots"]) if entry["snapshots"] else None
