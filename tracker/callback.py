@@ -18,7 +18,7 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from tracker.capture import DEFAULT_BATCH_SIZE, DEFAULT_MAX_EXAMPLES, LogFn, console
-from tracker.data import TrainingExample
+from tracker.data import DataError, TrainingExample
 from tracker.loop import DEFAULT_SNAPSHOTS_DIR, SnapshotTracker
 from tracker.schedule import Schedule
 
@@ -60,14 +60,21 @@ class EvolutionCallback(TrainerCallback):
             self.setup_error = "the Trainer gave no model or tokenizer; snapshots are off"
             self.options["log"](f"⚠ evotui: {self.setup_error}")
             return
-        self.tracker = SnapshotTracker(
-            model,
-            tokenizer,
-            self.data,
-            final_step=state.max_steps or None,
-            is_main=state.is_world_process_zero,
-            **self.options,
-        )
+        try:
+            self.tracker = SnapshotTracker(
+                model,
+                tokenizer,
+                self.data,
+                final_step=state.max_steps or None,
+                is_main=state.is_world_process_zero,
+                **self.options,
+            )
+        except DataError:
+            raise  # a bad data file: refuse before the first update, naming file and line
+        except Exception as exc:  # anything else must not stop the training run
+            self.setup_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            self.options["log"](f"⚠ evotui: snapshots are off: {self.setup_error}")
+            return
         if state.global_step == 0:
             self.tracker.capture(0, model)
         else:
