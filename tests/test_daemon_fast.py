@@ -324,7 +324,7 @@ def test_a_mistyped_model_path_is_refused_before_any_file_moves(
     missing = tmp_path / "no-such-model"
     assert main(["daemon", "--base-dir", str(tmp_path), "--once", "--model", str(missing)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"evotui daemon: error: --model {missing}: no such file or folder"
+    assert err == f"evotui daemon: error: --model {missing}: no such folder"
     assert inbox_file.exists() and fake.calls == []
 
 

@@ -96,14 +96,22 @@ def save_tiny(folder: str | os.PathLike[str], seed: int = 0, **config_overrides:
     return path
 
 
-def load_tokenizer(name_or_path: str | None) -> PreTrainedTokenizerBase:
-    """The tokenizer for a model name/path (None = the embedded byte tokenizer), ready to pad."""
-    if name_or_path is None:
-        return build_tokenizer()
+def check_model_path(name_or_path: str) -> None:
+    """Refuse a local path that does not exist, in one line, before anything else happens.
+
+    Only names that are plainly paths are checked; anything else may be a hub id.
+    """
     local = name_or_path.startswith(("/", "./", "../", "~")) or name_or_path in (".", "..")
     if local and not Path(name_or_path).expanduser().exists():
         # A path, not a hub id: say so instead of the hub's "Repo id must use ..." complaint.
         raise EvotuiError(f"--model {name_or_path}: no such folder")
+
+
+def load_tokenizer(name_or_path: str | None) -> PreTrainedTokenizerBase:
+    """The tokenizer for a model name/path (None = the embedded byte tokenizer), ready to pad."""
+    if name_or_path is None:
+        return build_tokenizer()
+    check_model_path(name_or_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     except Exception as exc:  # OSError, ValueError, hub errors: all mean "cannot use this model"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from evotui.commands.train import positive_int, seed_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -19,16 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="process everything waiting (and anything left by a crash), then exit",
     )
-    parser.add_argument("--steps", type=int, metavar="N", help="training steps per file")
+    parser.add_argument("--steps", type=positive_int, metavar="N", help="training steps per file")
     parser.add_argument(
         "--model",
         metavar="M",
         help="model of the first training (name or path; default: the embedded "
         "tiny model); later files start from the latest version",
     )
-    parser.add_argument("--seed", type=int, default=0, metavar="S")
+    parser.add_argument("--seed", type=seed_int, default=0, metavar="S")
     parser.add_argument(
-        "--max-examples", type=int, metavar="N", help="examples tracked in each snapshot"
+        "--max-examples", type=positive_int, metavar="N", help="examples tracked in each snapshot"
     )
     parser.add_argument(
         "--schedule", metavar="SPEC", help='snapshot steps: "default", "every:N" or "0,10,50"'
@@ -44,15 +46,12 @@ def run(args: argparse.Namespace) -> int:
     from evotui.errors import EvotuiError
     from tracker.daemon import Daemon, DaemonOptions, DaemonStopped, pipe_safe_output
 
-    # refuse bad options once, up front, rather than failing every file with the same reason
-    if args.steps is not None and args.steps < 1:
-        raise EvotuiError(f"--steps must be at least 1, got {args.steps}")
-    if args.max_examples is not None and args.max_examples < 1:
-        raise EvotuiError(f"--max-examples must be at least 1, got {args.max_examples}")
-    if args.model is not None and args.model.startswith(("/", ".", "~")):
-        # a mistyped local path would otherwise send every good inbox file to failed/
-        if not Path(args.model).expanduser().exists():
-            raise EvotuiError(f"--model {args.model}: no such file or folder")
+    # Refuse bad options once, up front, rather than failing every file with the same reason
+    # (--steps, --seed and --max-examples are checked by their argument types).
+    if args.model is not None:
+        from tracker.tiny import check_model_path
+
+        check_model_path(args.model)  # a mistyped path would send every good file to failed/
     if args.schedule is not None:
         from tracker.schedule import parse_schedule
 

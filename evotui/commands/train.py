@@ -14,7 +14,7 @@ from evotui.errors import EvotuiError
 DEFAULT_SNAPSHOTS_DIR = Path("data") / "evolution_snapshots"
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -24,7 +24,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _seed(text: str) -> int:
+def seed_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -52,8 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="a causal LM for from_pretrained (default: the embedded tiny GPT-2, no download)",
     )
-    parser.add_argument("--steps", type=_positive_int, default=300, help="optimizer steps (300)")
-    parser.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
+    parser.add_argument("--steps", type=positive_int, default=300, help="optimizer steps (300)")
+    parser.add_argument("--seed", type=seed_int, default=0, help="random seed (0)")
     parser.add_argument(
         "--snapshots-dir",
         type=Path,
@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-examples",
-        type=_positive_int,
+        type=positive_int,
         default=100,
         metavar="N",
         help="track at most N examples (100)",
@@ -93,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="per-device batch (default: 16 for the tiny model, 8 otherwise)",
     )
