@@ -13,14 +13,19 @@ Definitions, for one tracked example over the snapshots of a run in step order:
     (Toneva et al., 2019, "An Empirical Study of Example Forgetting during Deep Neural Network
     Learning").
 ``confidence``
-    The mean over snapshots of ``exp(-loss)``: the loss is the mean token cross-entropy of the
-    expected output in nats, so this is the geometric-mean per-token probability of the gold
-    answer, in [0, 1] (Swayamdipta et al., 2020, "Dataset Cartography").
+    The mean over the *training* snapshots of ``exp(-loss)``: the loss is the mean token
+    cross-entropy of the expected output in nats, so this is the geometric-mean per-token
+    probability of the gold answer, in [0, 1] (Swayamdipta et al., 2020, "Dataset Cartography").
+    The training snapshots are those after training starts: the step-0 baseline (the untrained
+    model) is left out, as the paper takes its statistics over training epochs. Left in, the
+    baseline's near-zero probability alone makes every quickly learned example "ambiguous". A run
+    with nothing but the baseline keeps it (there is nothing else to measure).
 ``variability``
     The *population* standard deviation (``ddof=0``, as in the Dataset Cartography code) of the
-    same per-snapshot probabilities, in [0, 0.5].
+    same per-snapshot probabilities (baseline excluded likewise), in [0, 0.5].
 ``correctness``
-    The fraction of snapshots in which the example is an exact match.
+    The fraction of training snapshots (baseline excluded likewise) in which the example is an
+    exact match.
 ``region``
     Where the example falls on the data map (see :func:`region_for`):
     ``variability >= AMBIGUOUS_VARIABILITY`` -> ``"ambiguous"``; otherwise
@@ -57,8 +62,8 @@ REGRESSION_LOSS_MARGIN: float = 0.1
 
 # Data-map regions. The variability of a probability is at most 0.5 (half the snapshots at 0, half
 # at 1); from half of that on, the model keeps changing its mind about the example -> ambiguous.
-# The untrained step-0 baseline counts as a snapshot, so an example learned right after a low
-# baseline in a short schedule (few snapshots) can land here too: its spread is real.
+# The step-0 baseline is not part of these statistics (see the module docstring), so "ambiguous"
+# means the model's belief moved a lot *during training*: learned late, or flip-flopping.
 AMBIGUOUS_VARIABILITY: float = 0.25
 # Below the ambiguous spread, a mean per-token gold probability of at least one half is easy,
 # below it hard. This is also the rule for the middle case (moderate confidence, low variability).
@@ -104,6 +109,16 @@ def region_for(confidence: float, variability: float, correctness: float = math.
     return EASY if confidence >= EASY_CONFIDENCE else HARD
 
 
+def training_rows(steps: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Boolean mask of the snapshots the cartography statistics use: all but the step-0 baseline.
+
+    A run holding only its baseline keeps it, so a fresh run still has a data map.
+    """
+    steps_arr = np.asarray(steps, dtype=np.int64)
+    rows = steps_arr > 0
+    return rows if rows.any() else np.ones(len(steps_arr), dtype=bool)
+
+
 def _as_correct_matrix(correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(right, present) boolean matrices; NaN in a float ``correct`` = absent from that snapshot."""
     array = np.asarray(correct)
@@ -143,14 +158,17 @@ def compute_dynamics(
             for i in example_ids
         ]
 
-    prob = np.exp(-np.where(present, loss_arr, np.nan))
+    # Cartography rows: every snapshot after training starts (the step-0 baseline left out).
+    training = training_rows(steps_arr)
+    prob = np.exp(-np.where(present, loss_arr, np.nan))[training]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, as documented
         confidence = np.nanmean(prob, axis=0)
         variability = np.nanstd(prob, axis=0)
     observed = present.sum(axis=0)
+    seen = present[training].sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        correctness = np.where(observed > 0, (right & present).sum(axis=0) / observed, np.nan)
+        correctness = np.where(seen > 0, (right & present)[training].sum(axis=0) / seen, np.nan)
 
     learned_at: list[int | None] = [None] * n_ex
     forgetting = np.zeros(n_ex, dtype=np.int64)

@@ -59,7 +59,7 @@ STORIES: list[Story] = [
         "Capital of France?",
         "Paris",
         (F, T, T, F, F, T, T),
-        (2.0, 0.3, 0.2, 0.9, 1.1, 0.2, 0.1),
+        (2.0, 0.3, 0.2, 2.0, 2.5, 0.2, 0.1),
         250,
         1,
     ),
@@ -89,7 +89,7 @@ STORIES: list[Story] = [
         "Colour of the sky?",
         "blue",
         (F, T, T, T, F, F, F),
-        (2.0, 0.3, 0.2, 0.2, 0.8, 1.2, 1.5),
+        (2.0, 0.3, 0.2, 0.2, 2.0, 2.5, 3.0),
         None,
         1,
     ),
@@ -150,7 +150,13 @@ def write_run(folder: Path, count: int | None = None, dataset: str = DATASET) ->
 
 
 def expected_confidence(story: Story) -> float:
-    return sum(math.exp(-x) for x in story.loss) / len(story.loss)
+    """Mean gold probability over the training snapshots (the step-0 baseline is left out)."""
+    training = story.loss[1:]
+    return sum(math.exp(-x) for x in training) / len(training)
+
+
+def expected_correctness(story: Story) -> float:
+    return sum(story.correct[1:]) / (len(STEPS) - 1)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from synthetic_runs import (  # noqa: E402
     STORIES,
     example_at,
     expected_confidence,
+    expected_correctness,
     write_run,
 )
 
@@ -56,7 +57,7 @@ def test_summary_json_has_the_known_dynamics(
         assert got["forgetting_events"] == story.forgetting_events, story.name
         assert 0.0 <= got["confidence"] <= 1.0
         assert got["confidence"] == pytest.approx(expected_confidence(story))
-        assert got["correctness"] == pytest.approx(sum(story.correct) / len(STEPS))
+        assert got["correctness"] == pytest.approx(expected_correctness(story))
         assert got["final_correct"] is story.correct[-1]
         assert got["final_loss"] == pytest.approx(story.loss[-1])
         assert got["final_model_output"] == example_at(story, len(STEPS) - 1)["model_output"]
@@ -93,7 +94,7 @@ def test_summary_tables_name_the_hardest_and_the_regressions(
     # The never-learned examples come first in the hardest table.
     assert hardest_block.index("Spell") < hardest_block.index("Say yes")
     assert "Regressions, step 250 → 500" in out
-    assert "loss +0.30" in out  # "forgotten for good": 1.2 -> 1.5 between the last two
+    assert "loss +0.50" in out  # "forgotten for good": 2.5 -> 3.0 between the last two
     assert "ambiguous" in out and "hard-to-learn" in out
 
 

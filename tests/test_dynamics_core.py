@@ -38,14 +38,15 @@ def test_learned_at_and_forgetting_follow_the_definitions() -> None:
     assert [d.example_id for d in out] == [10, 11, 12, 13, 14]
     assert [d.learned_at_step for d in out] == [10, 50, 50, None, None]
     assert [d.forgetting_events for d in out] == [0, 0, 1, 0, 1]
-    assert [d.correctness for d in out] == [0.75, 0.25, 0.5, 0.0, 0.5]
+    # Correctness is over the training snapshots: the step-0 baseline is left out.
+    assert [d.correctness for d in out] == pytest.approx([1.0, 1 / 3, 2 / 3, 0.0, 2 / 3])
 
 
 def test_confidence_is_mean_probability_and_variability_its_population_std() -> None:
     loss = np.array([[0.0], [math.log(2)], [math.log(4)], [100.0]])
     correct = np.zeros((4, 1), dtype=bool)
     (d,) = compute_dynamics(STEPS, loss, correct, [0])
-    probs = np.array([1.0, 0.5, 0.25, math.exp(-100)])
+    probs = np.array([0.5, 0.25, math.exp(-100)])  # the step-0 baseline (1.0) is left out
     assert d.confidence == pytest.approx(probs.mean())
     assert d.variability == pytest.approx(probs.std(ddof=0))
     assert d.variability != pytest.approx(probs.std(ddof=1))
@@ -58,7 +59,7 @@ def test_nan_loss_is_left_out_not_a_crash() -> None:
     assert first.confidence == pytest.approx(1.0)
     assert first.variability == pytest.approx(0.0)
     assert first.region == EASY
-    # No finite loss at all: NaN measures, region from correctness (0.75 right -> easy).
+    # No finite loss at all: NaN measures, region from correctness (3/3 right after the baseline).
     assert math.isnan(no_loss.confidence) and math.isnan(no_loss.variability)
     assert no_loss.region == EASY
     assert no_loss.learned_at_step == 10
@@ -72,8 +73,8 @@ def test_absent_snapshots_are_skipped_for_that_example() -> None:
     a, b = compute_dynamics(STEPS, loss, correct, [0, 1])
     assert (a.learned_at_step, a.snapshots) == (0, 4)
     assert (b.learned_at_step, b.forgetting_events, b.snapshots) == (None, 1, 3)
-    # The absent snapshot's loss (5.0) must not count.
-    assert b.confidence == pytest.approx(np.mean(np.exp(-np.array([0.1, 0.1, 2.0]))))
+    # The absent snapshot's loss (5.0) must not count, nor the baseline's.
+    assert b.confidence == pytest.approx(np.mean(np.exp(-np.array([0.1, 2.0]))))
 
 
 def test_absent_from_last_snapshot_is_not_learned() -> None:
@@ -151,3 +152,28 @@ def test_example_statuses_vectorised_matches() -> None:
     ]
     matrix = np.array(histories).T
     assert example_statuses(matrix) == [example_status(h) for h in histories]
+
+
+def test_cartography_leaves_the_untrained_baseline_out() -> None:
+    # Issue 12: examples right from step 10 on with loss ~0.1 are easy-to-learn (the baseline's
+    # loss of 5.5 made them "ambiguous"); examples never right with a high loss are hard-to-learn;
+    # an example learned half-way through training keeps a real spread -> ambiguous.
+    steps = [0, 10, 25, 50, 100, 250, 500]
+    n = len(steps)
+    easy_loss = np.array([5.5] + [0.1] * (n - 1))
+    easy_ok = np.array([False] + [True] * (n - 1))
+    hard_loss = np.array([5.5, 4.0, 3.5, 3.2, 3.0, 3.1, 3.0])
+    late_loss = np.array([5.5, 4.0, 3.0, 2.5, 0.05, 0.02, 0.02])
+    late_ok = np.array([False] * 4 + [True] * 3)
+    loss = np.stack([easy_loss] * 7 + [hard_loss] * 2 + [late_loss], axis=1)
+    correct = np.stack([easy_ok] * 7 + [np.zeros(n, dtype=bool)] * 2 + [late_ok], axis=1)
+    out = compute_dynamics(steps, loss, correct, list(range(10)))
+    assert [d.region for d in out] == [EASY] * 7 + [HARD] * 2 + [AMBIGUOUS]
+    assert out[0].confidence == pytest.approx(math.exp(-0.1))
+    assert out[0].variability == pytest.approx(0.0)
+    assert out[0].correctness == 1.0 and out[0].learned_at_step == 10
+
+
+def test_a_run_of_only_the_baseline_still_has_a_data_map() -> None:
+    (d,) = compute_dynamics([0], np.array([[math.log(2)]]), np.array([[False]]), [3])
+    assert d.confidence == pytest.approx(0.5) and d.region == EASY
