@@ -15,13 +15,22 @@ from rich.text import Text
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
+from evotui.axis import is_log_schedule, position, tick_label
+from evotui.axis import ticks as axis_ticks
+
 # Plot at most this many points per column of width: plotext cost grows with points, and more
 # than a couple per cell cannot be seen anyway.
 POINTS_PER_CELL = 2
 MARK_STYLE = Style(bgcolor="rgb(40,70,130)")
-# Same hues as the header's "acc" and "loss" figures, so the plot needs no legend.
+# The marker column also gets a rule where the plot is empty, so it shows without colour too.
+MARK_RULE = "│"
 ACCURACY_COLOR = (80, 200, 120)
 LOSS_COLOR = (230, 180, 60)
+# Distinct shapes, not only hues (NO_COLOR, colour-blind readers): quarter blocks vs braille dots.
+ACCURACY_MARKER = "hd"
+LOSS_MARKER = "braille"
+# Roughly one tick label per this many columns (labels are up to 5 characters: "2.5k").
+COLUMNS_PER_TICK = 8
 
 
 def _thin(n: int, limit: int) -> np.ndarray:
@@ -31,7 +40,7 @@ def _thin(n: int, limit: int) -> np.ndarray:
 
 
 class TimelinePlot(PlotextPlot):
-    """x is the snapshot's position (schedules are often log-spaced), labelled with its step."""
+    """x is the training step: log-scaled when the schedule is log-spaced (``x_log`` None: auto)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -39,6 +48,7 @@ class TimelinePlot(PlotextPlot):
         self.accuracy = np.zeros(0)
         self.avg_loss = np.zeros(0)
         self.current: int | None = None
+        self.x_log: bool | None = None  # None: log axis when the schedule is log-spaced
         self._data_version = 0
         self._cache_key: tuple[object, ...] | None = None
         self._strips: list[Strip] = []
@@ -65,7 +75,7 @@ class TimelinePlot(PlotextPlot):
 
     def _ensure_cache(self) -> None:
         width, height = self.size.width, self.size.height
-        key = (self._data_version, width, height, self.app.theme)
+        key = (self._data_version, width, height, self.app.theme, self.x_log)
         if key == self._cache_key:
             return
         self._draw()
@@ -89,13 +99,31 @@ class TimelinePlot(PlotextPlot):
         left, right, top, bottom = self._area
         if not top <= y <= bottom:
             return strip
-        position = self.steps.index(self.current)
-        col = left + (round(position / (n - 1) * (right - left)) if n > 1 else 0)
-        if col >= width:
+        col = self._column(self.current)
+        if col is None or col >= width:
             return strip
         cell = strip.crop(col, col + 1)
-        mid = Strip([Segment(seg.text, (seg.style or Style()) + MARK_STYLE) for seg in cell])
+        segments = [Segment(seg.text, (seg.style or Style()) + MARK_STYLE) for seg in cell]
+        if not "".join(seg.text for seg in segments).strip():
+            base = next((seg.style for seg in segments if seg.style), MARK_STYLE)
+            segments = [Segment(MARK_RULE, base)]
+        mid = Strip(segments)
         return Strip.join([strip.crop(0, col), mid, strip.crop(col + 1, width)])
+
+    @property
+    def log_axis(self) -> bool:
+        return is_log_schedule(self.steps) if self.x_log is None else self.x_log
+
+    def _column(self, step: int) -> int | None:
+        """The screen column of ``step`` inside the plot area, as plotext maps x."""
+        if self._area is None or not self.steps:
+            return None
+        left, right, _, _ = self._area
+        lo, hi = self._xlim
+        if hi <= lo:
+            return left
+        fraction = (position(step, self.log_axis) - lo) / (hi - lo)
+        return left + round(fraction * (right - left))
 
     @staticmethod
     def _find_area(text: Text) -> tuple[int, int, int, int] | None:
@@ -108,13 +136,22 @@ class TimelinePlot(PlotextPlot):
         right = lines[bottom].rindex("┘") - 1
         return (left, right, top + 1, bottom - 1) if right > left else None
 
+    _xlim: tuple[float, float] = (0.0, 1.0)
+
     def _draw(self) -> None:
         plt = self.plt
         plt.clear_figure()
-        n = len(self.steps)
-        keep = _thin(n, max(8, self.size.width * POINTS_PER_CELL))
-        xs = keep.tolist()
-        plt.plot(xs, (self.accuracy[keep] * 100).tolist(), color=ACCURACY_COLOR, marker="braille")
+        log = self.log_axis
+        steps = np.asarray(self.steps, dtype=float)
+        xs_all = np.log10(1.0 + np.maximum(steps, 0)) if log else steps
+        keep = _thin(len(steps), max(8, self.size.width * POINTS_PER_CELL))
+        xs = xs_all[keep]
+        plt.plot(
+            xs.tolist(),
+            (self.accuracy[keep] * 100).tolist(),
+            color=ACCURACY_COLOR,
+            marker=ACCURACY_MARKER,
+        )
         loss = self.avg_loss[keep]
         finite = np.isfinite(loss)
         if finite.any():
@@ -124,17 +161,29 @@ class TimelinePlot(PlotextPlot):
             if hi - lo < 1e-6:
                 lo, hi = lo - 0.5, hi + 0.5
             plt.ylim(lo, hi, yside="right")
-            ticks = [lo, (lo + hi) / 2, hi]
+            ticks = [lo, hi] if self.size.height < 8 else [lo, (lo + hi) / 2, hi]
             plt.yticks(ticks, [f"{t:.2f}" for t in ticks], yside="right")
             plt.plot(
-                keep[finite].tolist(),
+                xs[finite].tolist(),
                 loss[finite].tolist(),
                 color=LOSS_COLOR,
-                marker="braille",
+                marker=LOSS_MARKER,
                 yside="right",
             )
         plt.ylim(0, 100, yside="left")
-        plt.yticks([0, 50, 100], ["0%", "50%", "100%"], yside="left")
-        ticks = _thin(n, max(2, self.size.width // 12)).tolist()
-        plt.xticks(ticks, [str(self.steps[i]) for i in ticks])
-        plt.xlim(0, max(1, n - 1))
+        # A middle tick on a plot of four rows or fewer lands off the middle: ends only.
+        if self.size.height < 8:
+            plt.yticks([0, 100], ["0%", "100%"], yside="left")
+        else:
+            plt.yticks([0, 50, 100], ["0%", "50%", "100%"], yside="left")
+        chosen = axis_ticks(self.steps, log, max(2, self.size.width // COLUMNS_PER_TICK))
+        plt.xticks([position(t, log) for t in chosen], [tick_label(t) for t in chosen])
+        lo_x, hi_x = float(xs_all.min()), float(xs_all.max())
+        if hi_x <= lo_x:
+            hi_x = lo_x + 1
+        self._xlim = (lo_x, hi_x)
+        plt.xlim(lo_x, hi_x)
+        # Axis titles and the legend in one row: each series' marker and side, and the x scale.
+        plt.xlabel(f"step{' (log)' if log else ''}")
+        plt.ylabel("▞ accuracy %", yside="left")
+        plt.ylabel("avg loss ⠒", yside="right")
