@@ -56,10 +56,7 @@ def log_ticks(high: int, count: int) -> list[int]:
         return [0]
     for mantissas in ((1, 2, 5), (1, 3), (1,)):
         ticks = [0] + [
-            m * 10**k
-            for k in range(0, len(str(high)) + 1)
-            for m in mantissas
-            if m * 10**k <= high
+            m * 10**k for k in range(0, len(str(high)) + 1) for m in mantissas if m * 10**k <= high
         ]
         if len(ticks) <= count:
             return ticks

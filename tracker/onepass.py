@@ -1,0 +1,210 @@
+"""Score and decode in one pass: the gold answer is a free draft for greedy decoding.
+
+A capture needs two things per example: the teacher-forced loss of the gold answer and the model's
+own greedy answer. Both start with the same forward over the prompt. Run prompt + gold answer once
+(teacher forced) and keep its key/value cache: at every answer position that pass already gives the
+greedy token, and wherever it equals the gold token, greedy decoding would have produced exactly the
+gold prefix (speculative decoding, with the gold answer as the draft and every draft token checked
+at once). So decoding starts at the first divergence, with the cache the pass left, and the gold
+tokens after the divergence masked out. An example that is fully right is finished by the pass
+itself when its gold answer ends in an end token, and otherwise needs the one token after it, which
+the pass also predicted. Late in training, when most examples are right, a capture costs about one
+forward.
+
+The same pass yields the per-token measures of how close a wrong answer is (see
+:class:`AnswerScores`), for the logits of the answer positions only.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerScores:
+    """Teacher-forced measures of one gold answer, one value per answer token.
+
+    ``token_losses``: cross-entropy of each gold token (nats); ``gold_probs``: its probability;
+    ``gold_ranks``: its rank among all tokens (1 = the model's top choice; Tirumala et al., 2022
+    call the share of rank-1 tokens exact memorization); ``margins``: gold logit minus the best
+    other logit (Pleiss et al., 2020, area under the margin); ``first_divergence``: the first
+    answer position where the greedy token differs from the gold one (None when none does).
+    """
+
+    token_losses: list[float]
+    gold_probs: list[float]
+    gold_ranks: list[int]
+    margins: list[float]
+    first_divergence: int | None
+
+
+def cache_keyword(model: Any) -> str:
+    """The name under which ``model.forward`` takes a KV cache (transformers 5 renamed it)."""
+    names = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in names else "past_key_values"
+
+
+def _left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max((len(row) for row in rows), default=0)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, row in enumerate(rows):
+        if row:
+            ids[r, width - len(row) :] = torch.tensor(list(row), dtype=torch.long)
+            mask[r, width - len(row) :] = 1
+    return ids, mask
+
+
+def _all_done(done: torch.Tensor) -> bool:
+    return bool(done.all())
+
+
+def score_and_decode(
+    model: Any,
+    prompts: Sequence[Sequence[int]],
+    answers: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int,
+    eos_ids: Collection[int],
+    pad_id: int,
+    finished: Callable[[torch.Tensor], bool] | None = None,
+) -> tuple[list[AnswerScores], list[list[int]]]:
+    """Scores of each gold answer and each prompt's greedy continuation (token ids, eos included).
+
+    ``prompts`` are non-empty. The continuation equals ``model.generate(do_sample=False,
+    max_new_tokens=max_new_tokens, eos_token_id=eos_ids)``. ``finished(done)`` says whether
+    decoding is over (default: every row is done); under sharded weights it asks all ranks, so a
+    rank whose rows are all done keeps running the forwards the others need.
+    """
+    device = next(model.parameters()).device
+    count = len(prompts)
+    ids, mask = _left_pad(
+        [list(p) + list(a) for p, a in zip(prompts, answers, strict=True)], pad_id
+    )
+    ids, mask = ids.to(device), mask.to(device)
+    width = ids.shape[1]
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    longest = max((len(a) for a in answers), default=0)
+    # Column c's logits predict column c + 1: the answer needs the last len(answer) + 1 columns
+    # (the extra one predicts the token after the answer).
+    keep = min(width, longest + 1)
+    inputs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
+    try:
+        out = model(**inputs, use_cache=True, logits_to_keep=keep)
+    except TypeError:  # no logits_to_keep: slice the full logits
+        out = model(**inputs, use_cache=True)
+    logits = out.logits[:, -keep:]
+    offset = width - keep  # column of logits[:, 0]
+
+    # Every (row, answer position) at once: gold logits, ranks, margins, greedy tokens.
+    rows_idx, cols, targets = [], [], []
+    for r, answer in enumerate(answers):
+        first = width - len(answer)
+        for j, token in enumerate(answer):
+            rows_idx.append(r)
+            cols.append(first + j - 1 - offset)
+            targets.append(token)
+    scores: list[AnswerScores] = []
+    greedy_at: list[list[int]] = [[] for _ in range(count)]
+    if targets:
+        picked = logits[
+            torch.tensor(rows_idx, device=device), torch.tensor(cols, device=device)
+        ].float()
+        gold = torch.tensor(targets, device=device)
+        log_probs = torch.log_softmax(picked, dim=-1)
+        gold_logit = picked.gather(1, gold[:, None])[:, 0]
+        nll = -log_probs.gather(1, gold[:, None])[:, 0]
+        rank = (picked > gold_logit[:, None]).sum(-1) + 1
+        others = picked.scatter(1, gold[:, None], float("-inf"))
+        margin = gold_logit - others.max(-1).values
+        greedy = picked.argmax(-1)
+        per_row: list[list[tuple[float, int, float, int]]] = [[] for _ in range(count)]
+        for owner, values in zip(
+            rows_idx,
+            zip(nll.tolist(), rank.tolist(), margin.tolist(), greedy.tolist(), strict=True),
+            strict=True,
+        ):
+            per_row[owner].append(values)
+        for r in range(count):
+            greedy_at[r] = [g for *_, g in per_row[r]]
+    else:
+        per_row = [[] for _ in range(count)]
+    # The token after each full answer, predicted from the answer's last column.
+    after = logits[:, -1].argmax(-1).tolist()
+    for r, answer in enumerate(answers):
+        values = per_row[r]
+        losses = [v[0] for v in values]
+        divergence = next((j for j, g in enumerate(greedy_at[r]) if g != answer[j]), None)
+        scores.append(
+            AnswerScores(
+                token_losses=losses,
+                gold_probs=torch.exp(-torch.tensor(losses, dtype=torch.float64)).tolist(),
+                gold_ranks=[v[1] for v in values],
+                margins=[v[2] for v in values],
+                first_divergence=divergence,
+            )
+        )
+
+    # Greedy prefixes read off the pass: the gold prefix up to the divergence, then the model's
+    # own token there (or the token after a fully right answer).
+    eos_set = set(int(e) for e in eos_ids)
+    outputs: list[list[int]] = []
+    resume: list[int | None] = []  # answer position decoding resumes after (None: row is done)
+    for r, answer in enumerate(answers):
+        d = scores[r].first_divergence
+        d = len(answer) if d is None else d
+        prefix = list(answer[:d]) + [greedy_at[r][d] if d < len(answer) else after[r]]
+        stop = next((i for i, t in enumerate(prefix) if t in eos_set), None)
+        if stop is not None:
+            outputs.append(prefix[: stop + 1][:max_new_tokens])
+            resume.append(None)
+        elif len(prefix) >= max_new_tokens:
+            outputs.append(prefix[:max_new_tokens])
+            resume.append(None)
+        else:
+            outputs.append(prefix)
+            resume.append(d)
+    done = torch.tensor([d is None for d in resume], dtype=torch.bool, device=device)
+    if (finished or _all_done)(done):
+        return scores, outputs
+
+    # Continue every unfinished row from its divergence: the cache holds the whole gold answer,
+    # so the gold tokens after the divergence are masked out; positions count real tokens only.
+    cache = out["cache"] if "cache" in out else out["past_key_values"]
+    keyword = cache_keyword(model)
+    mask = mask.clone()
+    last = torch.zeros(count, dtype=torch.long, device=device)
+    token = torch.full((count,), pad_id, dtype=torch.long, device=device)
+    for r, (prompt, answer) in enumerate(zip(prompts, answers, strict=True)):
+        d = resume[r]
+        if d is None:
+            continue
+        if d < len(answer):
+            mask[r, width - len(answer) + d :] = 0
+        last[r] = len(prompt) + d  # the position of the model's own token at the divergence
+        token[r] = outputs[r][-1]
+    while not (finished or _all_done)(done):
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+        out = model(
+            input_ids=token[:, None],
+            attention_mask=mask,
+            position_ids=last[:, None],
+            use_cache=True,
+            **{keyword: cache},
+        )
+        cache = out["cache"] if "cache" in out else out["past_key_values"]
+        last = last + 1
+        # Rows already done (here, or all of this rank's under a synced ``finished``) are fed pad
+        # tokens: every row gains a token per step until done, so this ends within
+        # max_new_tokens steps on every rank.
+        token = torch.where(done, pad_id, out.logits[:, -1].argmax(-1))
+        for r in (~done).nonzero().flatten().tolist():
+            outputs[r].append(int(token[r]))
+            if int(token[r]) in eos_set or len(outputs[r]) >= max_new_tokens:
+                done[r] = True
+    return scores, outputs
