@@ -32,6 +32,7 @@ _ALWAYS = (
     "\ud800-\udfff"
 )
 _UNSAFE_BLOCK = re.compile(f"[{_ALWAYS}]|\r(?!\n)")  # a lone CR moves the cursor back
+_TOUCHED_BY_BLOCK = re.compile(f"[{_ALWAYS}\r]")
 _UNSAFE_ANY = re.compile(f"[{_ALWAYS}\t\n\r]")
 
 # One-line cells: a row must never break, and a tab would jump columns.
@@ -41,6 +42,8 @@ TAB_MARK = "→"
 
 def escape_char(char: str) -> str:
     """``\\x1b`` for a code point below 256, ``\\u202e`` above, as Python writes them."""
+    if char == "\r":
+        return "\\r"
     code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
@@ -85,7 +88,7 @@ def safe_block(text: object) -> str:
     """Multi-line text (a detail pane): ``\\n`` and ``\\t`` kept, CRLF read as a line break,
     every other unsafe character (a lone CR included) escaped."""
     value = text if isinstance(text, str) else str(text)
-    if not _UNSAFE_BLOCK.search(value):
+    if not _TOUCHED_BY_BLOCK.search(value):
         return value
     return _UNSAFE_BLOCK.sub(_escape, value.replace("\r\n", "\n"))
 
@@ -107,4 +110,4 @@ def _escape_message(match: re.Match[str]) -> str:
 
 def is_safe(text: str) -> bool:
     """True when ``text`` has nothing :func:`safe_block` would change."""
-    return not _UNSAFE_BLOCK.search(text)
+    return not _TOUCHED_BY_BLOCK.search(text)
