@@ -361,6 +361,7 @@ class Daemon:
         return target
 
     def _fail(self, name: str, reason: str) -> Outcome:
+        reason = safe_message(reason)  # read with cat: no raw control characters from names
         target = _free_name(self.failed, name)
         # the reason lands before the file, so a failed file is never found without its reason
         write_bytes_atomic(target.with_name(target.name + ".reason.txt"), (reason + "\n").encode())
