@@ -111,3 +111,22 @@ def _escape_message(match: re.Match[str]) -> str:
 def is_safe(text: str) -> bool:
     """True when ``text`` has nothing :func:`safe_block` would change."""
     return not _TOUCHED_BY_BLOCK.search(text)
+
+
+# The UTF-8 bytes of DEL, the C1 controls, the bidi controls and U+2028/9. JSON escapes C0 itself.
+_JSON_RAW = re.compile(
+    rb"\x7f|\xc2[\x80-\x9f]|\xd8\x9c|\xe2\x80[\x8e\x8f\xa8-\xae]|\xe2\x81[\xa6-\xa9]"
+)
+
+
+def _json_escape(match: re.Match[bytes]) -> bytes:
+    return b"\\u%04x" % ord(match.group().decode("utf-8"))
+
+
+def json_terminal_safe(data: bytes) -> bytes:
+    """UTF-8 JSON with the characters :func:`safe_block` escapes written as ``\\uXXXX``.
+
+    Lossless: such characters can only sit inside JSON strings, where the escape parses back to
+    the same character. So ``evotui export --format jsonl`` can go to a terminal as is.
+    """
+    return _JSON_RAW.sub(_json_escape, data)

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import xml.dom.minidom
 from pathlib import Path
 
 import pytest
@@ -154,7 +155,7 @@ def test_the_viewer_survives_each_bad_snapshot(kind: str, tmp_path: Path) -> Non
 
     run, _bad = _one_bad(tmp_path, kind)
 
-    async def go() -> str:
+    async def go() -> tuple[str, int | None]:
         app = EvotuiApp(run)
         async with app.run_test(size=(100, 30)) as pilot:
             for _ in range(200):
@@ -165,12 +166,15 @@ def test_the_viewer_survives_each_bad_snapshot(kind: str, tmp_path: Path) -> Non
             await pilot.press("enter")
             await pilot.pause(0.2)
             shot = app.export_screenshot()
+            step = app.view.step if app.view is not None else None
             await pilot.press("escape", "q")
-        return shot
+        return shot, step
 
-    shot = asyncio.run(go())
-    assert "step 10" in shot
+    shot, step = asyncio.run(go())
+    assert step == 10  # the latest good snapshot is shown
     assert not RAW_CONTROL.search(shot)
+    xml.dom.minidom.parseString(shot)  # the screen as SVG is well-formed: nothing raw in it
+    assert "\\x1b[2J" in shot
 
 
 # -- versions: bad version.json and state.json ------------------------------------------------
