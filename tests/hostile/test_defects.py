@@ -47,6 +47,7 @@ class FakeTrain:
         out.mkdir(parents=True)
         (out / "model.safetensors").write_bytes(b"weights")
         missing = self.final_missing
+        extra = {"final_missing": missing} if missing else {}
         return tracker.train.TrainResult(
             dataset=config.dataset_name,
             steps=3,
@@ -54,7 +55,7 @@ class FakeTrain:
             final_accuracy=None if missing else 0.75,
             final_avg_loss=None if missing else 0.5,
             output_dir=out,
-            final_missing=missing,
+            **extra,
         )
 
 
