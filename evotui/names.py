@@ -22,7 +22,7 @@ def folder_name_problem(name: object) -> str | None:
     if not isinstance(name, str) or not name:
         return "is empty" if name == "" else "is not a string"
     if name in (".", ".."):
-        return f"{name!r} is not a folder name"
+        return "is not a folder name (it means this folder or its parent)"
     if "/" in name or "\\" in name:
         return "has a path separator in it (a name, not a path)"
     if "\x00" in name:

@@ -223,8 +223,13 @@ def _train(config: TrainConfig) -> TrainResult:
     data_path = Path(config.data_path)
     dataset_name = config.dataset_name or data_path.stem
     # the snapshot folder is DIR/<dataset>: "..", "a/b" or "../../x" would land outside DIR
-    what = "--dataset-name" if config.dataset_name else f"dataset name (from {data_path.name})"
-    check_folder_name(dataset_name, what)
+    if config.dataset_name:
+        check_folder_name(dataset_name, "--dataset-name")
+    else:
+        try:
+            check_folder_name(dataset_name, f"dataset name (from {data_path.name})")
+        except EvotuiError as exc:
+            raise EvotuiError(f"{exc}; choose one with --dataset-name") from None
     # Our own lines, not HF notes (its "sequence longer than the maximum" warning included:
     # over-long examples are reported below, as a count and their lines).
     hf_logging.set_verbosity_error()
