@@ -307,11 +307,12 @@ class Daemon:
         except FileNotFoundError:
             return fresh
         except (OSError, orjson.JSONDecodeError) as exc:
+            # a record exists, so an attempt was made: it counts towards the guard
             self.log(f"⚠ job record of {name} unreadable ({_first_line(exc)}); starting it afresh")
-            return fresh
+            return {**fresh, "attempts": 1}
         if not isinstance(job, dict) or not isinstance(job.get("id"), str) or not job["id"]:
             self.log(f"⚠ job record of {name} has no job id; starting it afresh")
-            return fresh
+            return {**fresh, "attempts": 1}
         attempts = job.get("attempts")
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
             # counted as one interrupted attempt: a record rewritten badly on every start must
@@ -436,8 +437,6 @@ class Daemon:
             return self._fail(name, str(exc))
         except OSError as exc:
             return self._fail(name, f"{name}: cannot read: {exc.strerror or exc}")
-        except (KeyboardInterrupt, DaemonStopped):
-            raise
         except Exception as exc:  # whatever a line can do to a parser: this file's problem only
             return self._fail(name, f"{name}: cannot read: {_first_line(exc)}")
         base = self.store.current_base()
