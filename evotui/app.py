@@ -43,7 +43,9 @@ from evotui.index import (
     step_view,
 )
 from evotui.messages import FilesChanged, IndexChanged, IndexProgress
+from evotui.names import file_name_part
 from evotui.snapshot import write_bytes_atomic
+from evotui.text import safe_line, safe_message
 from evotui.widgets.example_list import ExampleList, header_text
 from evotui.widgets.header import Line, RunHeader
 from evotui.widgets.preview import ExamplePreview
@@ -209,8 +211,9 @@ class EvotuiApp(App[int]):
         else:
             self.training_state = f"training failed ({code})"
             self.notify(
-                f"Training stopped with exit code {code}; see {self.log_path}",
+                safe_message(f"Training stopped with exit code {code}; see {self.log_path}"),
                 title="evotui demo",
+                markup=False,
                 severity="error",
                 timeout=30,
             )
@@ -379,7 +382,12 @@ class EvotuiApp(App[int]):
         if self.index is None:
             return
         for notice in self.index.drain_notices():
-            self.notify(str(notice), title="Skipped a bad snapshot file", severity="warning")
+            self.notify(
+                safe_message(notice),
+                title="Skipped a bad snapshot file",
+                severity="warning",
+                markup=False,
+            )
 
     # -- the current step --------------------------------------------------------------------
     def _good_step(self, position: int) -> int | None:
@@ -505,15 +513,17 @@ class EvotuiApp(App[int]):
         if index is None or view is None:
             self.notify("Nothing to export yet.", severity="warning")
             return
-        name = f"evotui-{index.dataset}-step{view.step:06d}.{fmt}"
+        name = f"evotui-{file_name_part(index.dataset)}-step{view.step:06d}.{fmt}"
         path = Path.cwd() / name
         try:
             data = export_bytes(export_rows(index, view, self.cols), fmt)
             write_bytes_atomic(path, data)
         except OSError as exc:
-            self.notify(f"Export failed: {exc}", severity="error")
+            self.notify(safe_message(f"Export failed: {exc}"), severity="error", markup=False)
             return
-        self.notify(f"{len(self.cols)} examples → {path}", title="Exported")
+        self.notify(
+            safe_message(f"{len(self.cols)} examples → {path}"), title="Exported", markup=False
+        )
 
     def action_help(self) -> None:
         from evotui.widgets.help import HelpScreen
@@ -638,7 +648,7 @@ class EvotuiApp(App[int]):
         text = Text(no_wrap=True, overflow="ellipsis")
         view, index = self.view, self.index
         if index is None or view is None:
-            text.append(f" watching {self.target}", style="dim")
+            text.append(f" watching {safe_line(self.target)}", style="dim")
             if self.training_state:
                 text.append(f" · {self.training_state}", style="italic")
             return text
@@ -646,7 +656,7 @@ class EvotuiApp(App[int]):
         text.append(f" {len(self.cols)}/{total} examples", style="bold")
         text.append(f" · sort {self.sort}")
         if self.text_filter:
-            text.append(f" · “{self.text_filter}”", style="bold yellow")
+            text.append(f" · “{safe_line(self.text_filter)}”", style="bold yellow")
         if self.status_filter != "all":
             text.append(f" · only {self.status_filter}", style="bold yellow")
         if self.region:
@@ -704,7 +714,7 @@ class EvotuiApp(App[int]):
         else:
             self.cols = []
         if view is None:
-            examples.placeholder = f"Waiting for snapshots in {self.target} …"
+            examples.placeholder = f"Waiting for snapshots in {safe_line(self.target)} …"
         elif not index or not index.example_ids:
             examples.placeholder = "This snapshot has no examples."
         else:

@@ -12,6 +12,7 @@ from typing import NoReturn
 
 from evotui import __version__
 from evotui.errors import EvotuiError
+from evotui.text import safe_message
 
 # name -> one-line help; the module is evotui.commands.<name>
 COMMANDS: dict[str, str] = {
@@ -57,7 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except EvotuiError as exc:
-        print(f"evotui {args.command}: error: {exc}", file=sys.stderr)
+        # an error often quotes data (a file name, a line's text): never raw control characters
+        print(f"evotui {args.command}: error: {safe_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

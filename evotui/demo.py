@@ -111,6 +111,18 @@ def stop_training(child: subprocess.Popen[bytes], grace: float = STOP_GRACE_S) -
     return child.poll()
 
 
+def last_log_line(log_path: Path, tail_bytes: int = 4096) -> str:
+    """The last non-empty line of a training log (usually the error), or "" when unreadable."""
+    try:
+        with open(log_path, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - tail_bytes))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
+    return lines[-1] if lines else ""
+
+
 def clear_old_run(run_dir: Path) -> int:
     """Remove the snapshots an earlier demo left in its own dataset folder: a new run restarts at
     step 0, and old later steps would mix into it. Only ``step_*.json`` files are touched."""

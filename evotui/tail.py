@@ -18,6 +18,7 @@ from typing import TextIO
 
 from evotui.run import SnapshotChange, compare_snapshots, snapshot_warnings
 from evotui.snapshot import Snapshot, SnapshotError, read_snapshot, snapshot_files
+from evotui.text import safe_line, safe_message
 
 MAX_IDS_SHOWN = 5
 RESCAN_SECONDS = 1.0
@@ -144,7 +145,7 @@ def make_emitter(stream: TextIO, styled: bool | None = None) -> Emit:
     if not styled:
 
         def emit_plain(line: Line) -> None:
-            stream.write(line.text + "\n")
+            stream.write(safe_line(line.text) + "\n")
             stream.flush()
 
         return emit_plain
@@ -154,8 +155,9 @@ def make_emitter(stream: TextIO, styled: bool | None = None) -> Emit:
     console = Console(file=stream, force_terminal=True, highlight=False, soft_wrap=True)
 
     def emit_rich(line: Line) -> None:
-        text = Text(line.text)
-        for start, end, style in line.spans:
+        shown = safe_line(line.text)
+        text = Text(shown)
+        for start, end, style in line.spans if shown == line.text else ():
             text.stylize(style, start, end)
         console.print(text)
         stream.flush()
@@ -236,7 +238,7 @@ def _watch(
 
 def main_stderr_notice(prefix: str) -> Callable[[str], None]:
     def notice(message: str) -> None:
-        print(f"{prefix}: {message}", file=sys.stderr, flush=True)
+        print(f"{prefix}: {safe_message(message)}", file=sys.stderr, flush=True)
 
     return notice
 

@@ -174,6 +174,16 @@ def read_version(folder: Path) -> Version | None:
     )
 
 
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return "a string"
+    return {dict: "an object", list: "a list with other things than names"}.get(type(value), "null")
+
+
 @dataclass(frozen=True, slots=True)
 class PrunePlan:
     keep: list[Version]
@@ -230,6 +240,21 @@ class VersionStore:
         found.sort(key=lambda v: (v.number, v.path.name))
         return found
 
+    def broken(self) -> list[str]:
+        """Problems with ``models/vNNNN`` folders that are not readable versions (a corrupt or
+        missing version.json): :meth:`versions` leaves them out, ``verify`` must not."""
+        problems: list[str] = []
+        try:
+            entries = sorted(os.scandir(self.models_dir), key=lambda e: e.name)
+        except OSError:
+            return problems
+        for entry in entries:
+            if not (_VERSION_DIR.match(entry.name) and entry.is_dir()):
+                continue
+            if read_version(Path(entry.path)) is None:
+                problems.append(f"{entry.name}: version.json is missing, corrupt or does not match")
+        return problems
+
     def get(self, name: str) -> Version:
         number = parse_version_id(name)
         for version in self.versions():
@@ -262,6 +287,28 @@ class VersionStore:
         state.setdefault("pinned", [])
         state.setdefault("base", None)
         state.setdefault("last_number", 0)
+        # A hand-edited file: refuse wrong types in one line rather than read "v0003" letter by
+        # letter as pins, or fail at commit time after a whole training.
+        pinned, base, last = state["pinned"], state["base"], state["last_number"]
+        if pinned is None:
+            state["pinned"] = []
+        elif not isinstance(pinned, list) or not all(isinstance(p, str) for p in pinned):
+            raise VersionError(
+                f'{self.state_path}: "pinned" should be a list of version names like '
+                f'["v0003"], found {_json_kind(pinned)}'
+            )
+        if base is not None and not isinstance(base, str):
+            raise VersionError(
+                f'{self.state_path}: "base" should be a version name or null, '
+                f"found {_json_kind(base)}"
+            )
+        if last is None:
+            state["last_number"] = 0
+        elif isinstance(last, bool) or not isinstance(last, int) or last < 0:
+            raise VersionError(
+                f'{self.state_path}: "last_number" should be a whole number of 0 or more, '
+                f"found {_json_kind(last)}"
+            )
         return state
 
     def pinned(self) -> set[str]:
@@ -459,7 +506,7 @@ class VersionStore:
         pinned = set(state.get("pinned") or [])
         base = self.current_base()
         reasons: dict[str, str] = {}
-        for version in versions[len(versions) - keep :] if keep else []:
+        for version in versions[-keep:] if keep else []:  # all of them when there are fewer
             reasons[version.id] = f"one of the newest {keep}"
         if versions:
             reasons[versions[-1].id] = "latest"

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import xml.dom.minidom
 from pathlib import Path
 
 from evotui import dynamics
@@ -82,6 +83,9 @@ def main() -> int:
         run = args.run or train(Path(tmp), args.steps)
         asyncio.run(shoot(run, args.out))
     for name in ("main.svg", "detail.svg", "help.svg"):
+        # Model text is any bytes; the viewer shows control characters as escapes, so each file
+        # must be well-formed XML (a raw \x02 once made browsers refuse to draw detail.svg).
+        xml.dom.minidom.parse(str(args.out / name))
         print(args.out / name)
     return 0
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from rapidfuzz.distance import Levenshtein
 
+from evotui.names import check_folder_name
 from evotui.snapshot import (
     build_snapshot,
     exact_match,
@@ -35,7 +36,9 @@ from evotui.snapshot import (
     snapshot_id,
     write_json_atomic,
 )
+from evotui.text import safe_message
 from tracker.data import TrainingExample
+from tracker.leftovers import clean_stale_temps
 
 DEFAULT_MAX_EXAMPLES = 100
 DEFAULT_BATCH_SIZE = 128  # 100 tracked examples fit one batch: one forward + one generate
@@ -50,9 +53,9 @@ def console(line: str) -> None:
     try:
         from tqdm.auto import tqdm
 
-        tqdm.write(line, file=sys.stdout)
+        tqdm.write(safe_message(line), file=sys.stdout)
     except Exception:
-        print(line, flush=True)
+        print(safe_message(line), flush=True)
     sys.stdout.flush()
 
 
@@ -184,7 +187,8 @@ class CaptureEngine:
         self.tokenizer = tokenizer
         self.tracked = list(tracked)
         self.dataset = dataset
-        self.folder = Path(snapshots_dir) / dataset
+        self.folder = Path(snapshots_dir) / check_folder_name(dataset)  # never outside the dir
+        clean_stale_temps(self.folder, log)  # what a kill -9 mid-write left behind
         self.batch_size = max(1, batch_size)
         self.log = log
         self.pad_id = _pad_id(tokenizer)

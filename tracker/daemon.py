@@ -8,7 +8,10 @@ one place and never lost::
                                                                   + failed/x.jsonl.reason.txt
 
 Beside a claimed file sits ``processing/.x.jsonl.job.json`` (attempts, a job id, the snapshot
-folder it trains into). After a crash or ``kill -9`` the next start finds the file in
+folder it trains into, the sha256 of the claimed bytes) and ``processing/.x.jsonl.data``, the
+private copy of those bytes that is validated and trained on. The attempt is counted before
+anything is done with the file, so a file that kills the process while being read still reaches
+the guard below. Inbox symlinks are never followed: they go to failed/ with a reason. After a crash or ``kill -9`` the next start finds the file in
 ``processing/`` and trains on it again; one interrupted too often is failed with a reason instead
 of crash-looping. The job id is stored in the version it produced, so a crash between committing
 the version and moving the file to ``done/`` does not train it twice.
@@ -20,6 +23,8 @@ Training runs in this process through ``tracker.train.train`` into a staging fol
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
 import re
 import shutil
@@ -37,7 +42,9 @@ from typing import Any, TextIO
 import orjson
 
 from evotui.errors import EvotuiError
+from evotui.names import file_name_part, folder_name_problem
 from evotui.snapshot import fsync_dir, write_bytes_atomic, write_json_atomic
+from evotui.text import safe_message
 from evotui.versions import Version, VersionStore, sha256_file, utc_now
 
 try:
@@ -144,6 +151,35 @@ def pipe_safe_output() -> Iterator[None]:
         sys.stdout, sys.stderr = saved
 
 
+def writer_done(path: Path) -> bool | None:
+    """True when no process has ``path`` open for writing, False when one has, None when the
+    kernel cannot say (not Linux, another user's file, a network file system).
+
+    Asks with a read lease, which Linux grants only while nobody has the file open for writing;
+    it is released at once. A lease break would signal SIGIO (whose default kills the process),
+    so leases are only taken while SIGIO is ignored (:meth:`Daemon.run` arranges that).
+    """
+    setlease = getattr(fcntl, "F_SETLEASE", 1024) if fcntl is not None else None
+    if setlease is None or not sys.platform.startswith("linux"):
+        return None
+    if signal.getsignal(signal.SIGIO) is not signal.SIG_IGN:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        fcntl.fcntl(fd, setlease, fcntl.F_RDLCK)
+    except OSError as exc:
+        return False if exc.errno in (errno.EAGAIN, errno.EBUSY) else None
+    else:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, setlease, fcntl.F_UNLCK)
+        return True
+    finally:
+        os.close(fd)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
@@ -160,7 +196,9 @@ class Daemon:
         self.done = self.base / "done"
         self.failed = self.base / "failed"
         self.snapshots_root = self.base / "data" / "evolution_snapshots"
-        self.log = log or (lambda line: print(line, flush=True))
+        sink = log or (lambda line: print(line, flush=True))
+        # file names and dataset names are data: no raw control characters in the log
+        self.log: Callable[[str], None] = lambda line: sink(safe_message(line))
         self.stop_event = threading.Event()
         self.training = False
         self.outcomes: list[Outcome] = []
@@ -210,6 +248,7 @@ class Daemon:
         return name.endswith(".jsonl") and not _PARTIAL.search(name)
 
     def _look(self, folder: Path) -> dict[str, tuple[int, int]]:
+        """``*.jsonl`` files (and links named so, which are refused later) -> (size, mtime)."""
         seen: dict[str, tuple[int, int]] = {}
         try:
             entries = list(os.scandir(folder))
@@ -219,38 +258,79 @@ class Daemon:
             if not self._wanted(entry.name):
                 continue
             try:
-                if not entry.is_file():
+                if not (entry.is_symlink() or entry.is_file(follow_symlinks=False)):
                     continue
-                stat = entry.stat()
+                stat = entry.stat(follow_symlinks=False)  # a link's own, never its target's
             except OSError:
                 continue  # vanished between listing and stat: someone else's business
             seen[entry.name] = (stat.st_size, stat.st_mtime_ns)
         return seen
 
     def waiting(self) -> list[str]:
-        """Inbox files that look whole: same size and mtime at two looks ``settle_s`` apart."""
+        """Inbox files whose writer is done, oldest first.
+
+        Where the kernel can say (a read lease, Linux), a file nobody has open for writing is
+        taken at once: ``mv`` of a finished file is picked up without delay, and a writer that
+        pauses with the file open is waited for however long it pauses. Where it cannot (another
+        owner, a network file system), a file must keep its size and mtime for ``settle_s``.
+        """
         first = self._look(self.inbox)
         if not first:
             return []
-        time.sleep(self.options.settle_s)
-        second = self._look(self.inbox)
-        stable = [name for name, seen in second.items() if first.get(name) == seen]
-        stable.sort(key=lambda name: (second[name][1], name))  # oldest first
-        return stable
+        ready: list[str] = []
+        unsure: list[str] = []
+        for name in first:
+            path = self.inbox / name
+            done = True if path.is_symlink() else writer_done(path)
+            if done is None:
+                unsure.append(name)
+            elif done:
+                ready.append(name)
+        if unsure:
+            time.sleep(self.options.settle_s)
+            second = self._look(self.inbox)
+            ready += [name for name in unsure if name in second and first[name] == second[name]]
+        ready.sort(key=lambda name: (first[name][1], name))  # oldest first
+        return ready
 
     # -- the job record beside a claimed file ------------------------------------------------
 
     def _job_path(self, name: str) -> Path:
         return self.processing / f".{name}.job.json"
 
+    def _data_path(self, name: str) -> Path:
+        """The private copy of a claimed file: the bytes hashed, validated and trained on."""
+        return self.processing / f".{name}.data"
+
     def _read_job(self, name: str) -> dict[str, Any]:
+        """The job record, each field checked: it is a file anyone can edit (or a crash cut)."""
+        fresh = {"id": uuid.uuid4().hex, "name": name, "attempts": 0, "claimed": utc_now()}
         try:
             job = orjson.loads(self._job_path(name).read_bytes())
-            if isinstance(job, dict) and job.get("id"):
-                return job
-        except (OSError, orjson.JSONDecodeError):
-            pass
-        return {"id": uuid.uuid4().hex, "name": name, "attempts": 0, "claimed": utc_now()}
+        except FileNotFoundError:
+            return fresh
+        except (OSError, orjson.JSONDecodeError) as exc:
+            # a record exists, so an attempt was made: it counts towards the guard
+            self.log(f"⚠ job record of {name} unreadable ({_first_line(exc)}); starting it afresh")
+            return {**fresh, "attempts": 1}
+        if not isinstance(job, dict) or not isinstance(job.get("id"), str) or not job["id"]:
+            self.log(f"⚠ job record of {name} has no job id; starting it afresh")
+            return {**fresh, "attempts": 1}
+        attempts = job.get("attempts")
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+            # counted as one interrupted attempt: a record rewritten badly on every start must
+            # still reach the "interrupted too often" guard
+            self.log(f"⚠ job record of {name}: bad attempts {attempts!r}; counted as 1")
+            job["attempts"] = 1
+        own = job.get("snapshot_name")
+        if own is not None and folder_name_problem(own) is not None:
+            # never used as a path: ".." would have the retry clear B/data itself
+            self.log(f"⚠ job record of {name}: snapshot_name {own!r} ignored (not a folder name)")
+            job.pop("snapshot_name")
+        for key in ("data_sha256", "original_name"):
+            if key in job and not isinstance(job[key], str):
+                job.pop(key)
+        return job
 
     # -- moving files ------------------------------------------------------------------------
 
@@ -281,9 +361,11 @@ class Daemon:
         fsync_dir(folder)
         fsync_dir(self.processing)
         self._job_path(name).unlink(missing_ok=True)
+        self._data_path(name).unlink(missing_ok=True)
         return target
 
     def _fail(self, name: str, reason: str) -> Outcome:
+        reason = safe_message(reason)  # read with cat: no raw control characters from names
         target = _free_name(self.failed, name)
         # the reason lands before the file, so a failed file is never found without its reason
         write_bytes_atomic(target.with_name(target.name + ".reason.txt"), (reason + "\n").encode())
@@ -291,6 +373,7 @@ class Daemon:
         fsync_dir(self.failed)
         fsync_dir(self.processing)
         self._job_path(name).unlink(missing_ok=True)
+        self._data_path(name).unlink(missing_ok=True)
         self.log(f"✗ failed {name}: {reason}")
         self.log(f"   moved to {target.relative_to(self.base)} (+ {target.name}.reason.txt)")
         return Outcome(name=name, ok=False, reason=reason, moved_to=target)
@@ -307,9 +390,12 @@ class Daemon:
         own = job.get("snapshot_name")
         versions = self.store.versions() + self.store.backups()
         referenced = {str(v.meta.get("snapshot_dir") or "") for v in versions}
-        if own and (Path("data/evolution_snapshots") / own).as_posix() not in referenced:
-            shutil.rmtree(self.snapshots_root / own, ignore_errors=True)
-            return str(own)
+        if own and folder_name_problem(own) is None:  # checked again: this removes a folder
+            if (Path("data/evolution_snapshots") / own).as_posix() not in referenced:
+                shutil.rmtree(self.snapshots_root / own, ignore_errors=True)
+                return str(own)
+        if folder_name_problem(stem) is not None:  # "...jsonl" has the stem ".."
+            stem = file_name_part(stem)
         name, suffix = stem, 2
         while (self.snapshots_root / name).exists():
             name = f"{stem}-{suffix}"
@@ -321,28 +407,41 @@ class Daemon:
         assert self.store is not None
         from tracker.data import DataError, load_examples
 
-        path = self.processing / name
         job = self._read_job(name)
-        job["attempts"] = int(job.get("attempts") or 0) + 1
+        job["attempts"] = job.get("attempts", 0) + 1
         if job["attempts"] > self.options.max_attempts:
             return self._fail(
                 name,
                 f"training was interrupted {job['attempts'] - 1} times (crash or kill); "
                 "giving up on this file",
             )
+        # Counted before any work on the file, reading and validating it included: a file that
+        # kills the process (out of memory, kill -9, a crash) reaches the guard above.
+        write_json_atomic(self._job_path(name), job)
         for version in self.store.versions():
             if version.meta.get("job") == job["id"]:  # trained before the crash, not yet moved
                 target = self._finish(name, self.done)
                 self.log(f"✓ done {name} → version {version.id} (found after a restart)")
                 return Outcome(name=name, ok=True, version=version, moved_to=target)
+        if (self.processing / name).is_symlink():
+            return self._fail(
+                name,
+                "is a symbolic link; the daemon does not follow links "
+                "(copy the file into the inbox instead)",
+            )
         self.log(f"📥 picked up {name}")
         try:
+            path = self._claimed_copy(name, job)
             examples = load_examples(path)
         except DataError as exc:
             where = f"{name}:{exc.line}" if exc.line is not None else name
             return self._fail(name, f"{where}: {exc.problem}")
         except EvotuiError as exc:
             return self._fail(name, str(exc))
+        except OSError as exc:
+            return self._fail(name, f"{name}: cannot read: {exc.strerror or exc}")
+        except Exception as exc:  # whatever a line can do to a parser: this file's problem only
+            return self._fail(name, f"{name}: cannot read: {_first_line(exc)}")
         base = self.store.current_base()
         start_from = str(base.model_path) if base else self.options.model
         stem = Path(name).stem
@@ -376,12 +475,13 @@ class Daemon:
             "trained_from": start_from or EMBEDDED_MODEL,
             "dataset": getattr(result, "dataset", stem),
             "data_file": job.get("original_name") or name,
-            "data_sha256": sha256_file(path),
+            "data_sha256": job["data_sha256"],  # of the bytes trained on, taken at claim time
             "examples": len(examples),
             "steps": getattr(result, "steps", self.options.steps),
             "seed": self.options.seed,
             "final_accuracy": getattr(result, "final_accuracy", None),
             "final_avg_loss": getattr(result, "final_avg_loss", None),
+            "final_missing": getattr(result, "final_missing", None),
             "snapshot_dir": self._relative(snapshot_dir),
             "job": job["id"],
         }
@@ -398,8 +498,28 @@ class Daemon:
             metrics = f" (accuracy {acc * 100:.0f}%" + (
                 f", avg loss {loss:.3f})" if loss is not None else ")"
             )
+        if meta["final_missing"]:
+            metrics = f" (final accuracy missing: {meta['final_missing']})"
         self.log(f"✓ done {name} → version {version.id}{metrics}")
         return Outcome(name=name, ok=True, version=version, moved_to=target)
+
+    def _claimed_copy(self, name: str, job: dict[str, Any]) -> Path:
+        """The bytes this job trains on, copied privately once and hashed then.
+
+        A writer still holding the file (where the daemon could not tell) may change it after
+        the claim; the version records the hash of exactly what was validated and trained.
+        """
+        copy = self._data_path(name)
+        digest = job.get("data_sha256")
+        if digest and copy.is_file() and sha256_file(copy) == digest:
+            return copy  # a retry: the same bytes as the interrupted attempt
+        fd = os.open(self.processing / name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read()
+        write_bytes_atomic(copy, data)
+        job["data_sha256"] = hashlib.sha256(data).hexdigest()
+        write_json_atomic(self._job_path(name), job)
+        return copy
 
     def _relative(self, folder: Any) -> str | None:
         if not folder:
@@ -465,10 +585,11 @@ class Daemon:
                 return
             self.log(f"↻ {name} was left in processing/ (interrupted); trying it again")
             self.outcomes.append(self.process(name))
-        # job records whose file is gone (a crash between writing one and claiming)
-        for record in self.processing.glob(".*.job.json"):
-            if not (self.processing / record.name[1 : -len(".job.json")]).exists():
-                record.unlink(missing_ok=True)
+        # job records and copies whose file is gone (a crash between writing one and claiming)
+        for suffix in (".job.json", ".data"):
+            for record in self.processing.glob(f".*{suffix}"):
+                if not (self.processing / record.name[1 : -len(suffix)]).exists():
+                    record.unlink(missing_ok=True)
 
     def drain(self) -> None:
         """Process every whole file waiting in the inbox, including ones that arrive meanwhile."""
@@ -540,6 +661,10 @@ class Daemon:
                 )
 
         previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        if hasattr(signal, "SIGIO"):
+            # lets writer_done() use leases: a lease broken by a writer opening the file in the
+            # instant it is held signals SIGIO, which must not kill the daemon
+            previous[signal.SIGIO] = signal.signal(signal.SIGIO, signal.SIG_IGN)
         try:
             yield
         finally:

@@ -148,6 +148,28 @@ def parse_example(
     )
 
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _refuse_lone_surrogates(example: TrainingExample, path: Path, line: int) -> None:
+    """A ``"\\ud83d"`` escape without its pair (what a cut emoji becomes) is refused, not replaced:
+    it cannot be tokenised or written to a snapshot, and silently training on altered text is
+    worse than a line the user can fix. ``evotui train`` and the daemon both load through here.
+    """
+    for text in (example.input, example.prompt, example.output):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(exc.object[exc.start])
+            raise DataError(
+                path,
+                line,
+                f"has a lone surrogate \\u{code:04x} (half of a character, e.g. a cut emoji)",
+            ) from None
+
+
 def load_examples(path: str | os.PathLike[str], tokenizer: Any = None) -> list[TrainingExample]:
     """Every example of a JSONL file, in file order; any bad line raises DataError.
 
@@ -171,12 +193,24 @@ def load_examples(path: str | os.PathLike[str], tokenizer: Any = None) -> list[T
         content = content.removesuffix("\r")  # CRLF files
         if not content.strip():
             continue
+        # Any failure on a line is that line's problem, said as FILE:LINE, never a traceback.
         try:
             obj = json.loads(content)
         except json.JSONDecodeError as exc:
             problem = f"not valid JSON ({exc.msg}, column {exc.colno})"
             raise DataError(path, number, problem) from None
-        example = parse_example(obj, path, number, tokenizer)
+        except RecursionError:
+            raise DataError(path, number, "nested too deeply to read") from None
+        except ValueError as exc:  # an integer longer than Python converts (4300 digits)
+            problem = "a number is too long to read" if "digits" in str(exc) else str(exc)
+            raise DataError(path, number, problem) from None
+        try:
+            example = parse_example(obj, path, number, tokenizer)
+        except (DataError, MemoryError):
+            raise
+        except Exception as exc:  # a chat template failing on this line, and the like
+            raise DataError(path, number, f"cannot use this line ({_one_line(exc)})") from None
+        _refuse_lone_surrogates(example, path, number)
         if not example.output.strip():
             raise DataError(path, number, "the expected output is empty")
         examples.append(example)

@@ -8,7 +8,6 @@ which is what the snapshots measure.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,9 +19,11 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from evotui.errors import EvotuiError
+from evotui.names import check_folder_name
 from evotui.snapshot import SNAPSHOT_GLOB
 from tracker.capture import DEFAULT_MAX_EXAMPLES, LogFn, bos_prefix, console, encode_text
 from tracker.data import TrainingExample, load_examples
+from tracker.leftovers import scratch_dir
 from tracker.loop import DEFAULT_SNAPSHOTS_DIR, model_max_length
 from tracker.schedule import parse_schedule
 from tracker.tiny import TINY_DEFAULT_LEARNING_RATE, load_model, load_tokenizer
@@ -66,6 +67,8 @@ class TrainResult:
     baseline_avg_loss: float | None = None
     train_seconds: float = 0.0
     snapshots_written: int = 0
+    # why final_accuracy / final_avg_loss are None although tracking was on (None: they are not)
+    final_missing: str | None = None
 
 
 class _ExampleDataset(torch.utils.data.Dataset):
@@ -219,6 +222,14 @@ def _train(config: TrainConfig) -> TrainResult:
     schedule = parse_schedule(config.schedule)  # a bad spec is refused before loading anything
     data_path = Path(config.data_path)
     dataset_name = config.dataset_name or data_path.stem
+    # the snapshot folder is DIR/<dataset>: "..", "a/b" or "../../x" would land outside DIR
+    if config.dataset_name:
+        check_folder_name(dataset_name, "--dataset-name")
+    else:
+        try:
+            check_folder_name(dataset_name, f"dataset name (from {data_path.name})")
+        except EvotuiError as exc:
+            raise EvotuiError(f"{exc}; choose one with --dataset-name") from None
     # Our own lines, not HF notes (its "sequence longer than the maximum" warning included:
     # over-long examples are reported below, as a count and their lines).
     hf_logging.set_verbosity_error()
@@ -262,7 +273,7 @@ def _train(config: TrainConfig) -> TrainResult:
         )
         callbacks.append(callback)
     cuda = torch.cuda.is_available()
-    with tempfile.TemporaryDirectory(prefix="evotui-trainer-") as scratch:
+    with scratch_dir() as scratch:
         args = TrainingArguments(
             output_dir=scratch,  # the Trainer's own files; the model goes to config.output_dir
             max_steps=config.steps,
@@ -310,12 +321,22 @@ def _train(config: TrainConfig) -> TrainResult:
     tracker = callback.tracker if callback is not None else None
     first = tracker.first if tracker is not None else None
     last = tracker.last if tracker is not None else None
+    steps = trainer.state.global_step
+    missing = None
+    if config.track and (last is None or last.step != steps):
+        # The figures describe the model as trained: an earlier snapshot's (the last one that
+        # could be written) would be reported as final when it is not.
+        saved = f"; the last saved is step {last.step}" if last is not None else ""
+        missing = f"no snapshot of the final step {steps} was saved{saved}"
+        last = None
+    folder = tracker.folder if tracker is not None else None
     return TrainResult(
         dataset=dataset_name,
-        steps=trainer.state.global_step,
-        snapshot_dir=tracker.folder if tracker is not None else None,
+        steps=steps,
+        snapshot_dir=folder if folder is not None and folder.is_dir() else None,
         final_accuracy=last.accuracy if last else None,
         final_avg_loss=last.avg_loss if last else None,
+        final_missing=missing,
         output_dir=output_dir,
         baseline_accuracy=first.accuracy if first and first.step == 0 else None,
         baseline_avg_loss=first.avg_loss if first and first.step == 0 else None,

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from evotui.commands.train import positive_int, seed_int
+from evotui.commands.train import model_arg, positive_int, seed_int, user_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--base-dir",
         required=True,
         metavar="B",
-        type=Path,
+        type=user_path,
         help="folder holding inbox/, processing/, done/, failed/, models/, data/",
     )
     parser.add_argument(
@@ -25,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         metavar="M",
+        type=model_arg,
         help="model of the first training (name or path; default: the embedded "
         "tiny model); later files start from the latest version",
     )

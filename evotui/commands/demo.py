@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
         app = EvotuiApp(run_dir, poll=args.poll, training=child, log_path=log_path)
         result = run_app(app)
+        ended = child.poll()  # before stopping it: quitting early is not a training failure
     finally:
         demo.stop_training(child)
     steps = [p.name for p in sorted(run_dir.glob("step_*.json"))]
@@ -55,4 +56,11 @@ def run(args: argparse.Namespace) -> int:
     if removed:
         print(f"  (replaced {removed} snapshots of an earlier demo run)")
     print(f"  training log: {log_path}\n  look again:   evotui watch {run_dir}")
+    if ended is not None and ended != 0:
+        why = demo.last_log_line(log_path)
+        raise EvotuiError(
+            f"the demo training failed (exit code {ended})"
+            + (f": {why}" if why else "")
+            + f"; see {log_path}"
+        )
     return result

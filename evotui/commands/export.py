@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from evotui.text import json_terminal_safe, safe_block
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", metavar="DIR", help="snapshot folder of one run")
@@ -14,6 +16,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout"
     )
+
+
+def _terminal_safe(chunk: bytes, fmt: str, *, to_terminal: bool) -> bytes:
+    """JSONL: control and bidi characters as JSON escapes, always (the data is unchanged). CSV
+    has no escapes: it is written exactly, except straight to a terminal, where a person reads
+    it and raw control characters would drive the terminal."""
+    if fmt == "jsonl":
+        return json_terminal_safe(chunk)
+    if to_terminal:
+        return safe_block(chunk.decode("utf-8", "replace")).encode("utf-8")
+    return chunk
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +40,11 @@ def run(args: argparse.Namespace) -> int:
     if not run_.snapshots:
         raise EvotuiError(f"{args.dir}: no usable snapshots (step_*.json)")
     chunks = (
-        export_rows(snapshot_rows(snap), args.format, EXPORT_COLUMNS, header=index == 0)
+        _terminal_safe(
+            export_rows(snapshot_rows(snap), args.format, EXPORT_COLUMNS, header=index == 0),
+            args.format,
+            to_terminal=not args.output and sys.stdout.isatty(),
+        )
         for index, snap in enumerate(run_.snapshots)
     )
     if args.output:

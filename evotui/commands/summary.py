@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from evotui.errors import EvotuiError
+from evotui.text import safe_line, safe_message
 
 HARDEST_SHOWN = 10
 SNAPSHOT_ROWS_SHOWN = 25
@@ -23,9 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def report_problems(run: Any, command: str) -> None:
     """Skipped files and tolerated oddities: one line each on stderr."""
     for skipped in run.skipped:
-        print(f"evotui {command}: skipped {skipped.reason}", file=sys.stderr)
+        print(f"evotui {command}: skipped {safe_message(skipped.reason)}", file=sys.stderr)
     for warning in run.warnings:
-        print(f"evotui {command}: warning: {warning}", file=sys.stderr)
+        print(f"evotui {command}: warning: {safe_message(warning)}", file=sys.stderr)
 
 
 def load_for_command(path: str, command: str) -> Any:
@@ -110,22 +111,26 @@ def _num(value: float, spec: str = ".3f") -> str:
 
 
 def _cut(text: str, width: int) -> str:
-    flat = " ".join(text.split())  # newlines and tabs would break the table rows
+    # newlines and tabs would break the table rows; control and bidi characters become escapes
+    flat = safe_line(" ".join(str(text).split()))
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def print_tables(run: Any, data: dict[str, Any]) -> None:
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     from evotui.dynamics import AMBIGUOUS, AMBIGUOUS_VARIABILITY, EASY, EASY_CONFIDENCE, HARD
 
     console = Console(highlight=False)
     n_examples = len(run.example_ids)
     console.print(
-        f"[bold]{run.dataset}[/bold]  {len(run.steps)} snapshots, steps {run.steps[0]}…"
-        f"{run.steps[-1]}, {n_examples} tracked examples  [dim]{run.path}[/dim]"
+        f"[bold]{escape(safe_line(run.dataset))}[/bold]  {len(run.steps)} snapshots, steps "
+        f"{run.steps[0]}…{run.steps[-1]}, {n_examples} tracked examples  "
+        f"[dim]{escape(safe_line(run.path))}[/dim]"
     )
 
     table = Table(title="Snapshots", title_justify="left")
@@ -189,9 +194,9 @@ def print_tables(run: Any, data: dict[str, Any]) -> None:
             _num(e["confidence"] if e["confidence"] is not None else math.nan, ".2f"),
             str(e["forgetting_events"]),
             "—" if e["learned_at_step"] is None else str(e["learned_at_step"]),
-            _cut(e["input"], 60),
-            _cut(e["expected_output"], 40),
-            _cut(e["final_model_output"], 40),
+            Text(_cut(e["input"], 60)),
+            Text(_cut(e["expected_output"], 40)),
+            Text(_cut(e["final_model_output"], 40)),
         )
     console.print(table)
 
@@ -208,7 +213,7 @@ def print_tables(run: Any, data: dict[str, Any]) -> None:
                     f"[red]{reg.reason}[/red]",
                     _num(reg.loss_before),
                     _num(reg.loss_after),
-                    _cut(reg.model_output_after, 30),
+                    Text(_cut(reg.model_output_after, 30)),
                 )
             console.print(table)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -10,6 +11,22 @@ from evotui.errors import EvotuiError
 
 # Mirrors evotui.tail.RESCAN_SECONDS; kept here so building the parser imports nothing heavy.
 DEFAULT_INTERVAL = 1.0
+
+
+MAX_INTERVAL = 3600.0
+
+
+def interval_seconds(text: str) -> float:
+    """A rescan period: a finite number of seconds (inf, nan or a negative one cannot sleep)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0 < value <= MAX_INTERVAL:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} should be a number of seconds above 0 and at most {MAX_INTERVAL:g}"
+        )
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--interval",
-        type=float,
+        type=interval_seconds,
         default=DEFAULT_INTERVAL,
         metavar="SECONDS",
         help=f"rescan period (default {DEFAULT_INTERVAL:g})",

@@ -7,9 +7,11 @@ viewer never loads them.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from evotui.errors import EvotuiError
+from evotui.text import safe_message
 
 DEFAULT_SNAPSHOTS_DIR = Path("data") / "evolution_snapshots"
 
@@ -44,11 +46,24 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def user_path(text: str) -> Path:
+    """A path argument with ``~`` expanded: ``--snapshots-dir=~/x`` is not expanded by the shell."""
+    return Path(text).expanduser()
+
+
+def model_arg(text: str) -> str:
+    """A hub name stays as is; a path starting with ``~`` is expanded."""
+    return str(Path(text).expanduser()) if text.startswith("~") else text
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data", metavar="DATA.jsonl", help="training examples, one JSON per line")
+    parser.add_argument(
+        "data", metavar="DATA.jsonl", type=user_path, help="training examples, one JSON per line"
+    )
     parser.add_argument(
         "--model",
         metavar="NAME_OR_PATH",
+        type=model_arg,
         default=None,
         help="a causal LM for from_pretrained (default: the embedded tiny GPT-2, no download)",
     )
@@ -56,14 +71,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed_int, default=0, help="random seed (0)")
     parser.add_argument(
         "--snapshots-dir",
-        type=Path,
+        type=user_path,
         default=DEFAULT_SNAPSHOTS_DIR,
         metavar="DIR",
         help="snapshots go to DIR/<dataset>/step_NNNNNN.json (./data/evolution_snapshots)",
     )
     parser.add_argument(
         "--output-dir",
-        type=Path,
+        type=user_path,
         default=None,
         metavar="DIR",
         help="save the final model and tokenizer here (save_pretrained, safetensors)",
@@ -129,15 +144,26 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     )
-    print(f"Trained {result.steps} steps on {result.dataset} in {result.train_seconds:.1f} s")
+    name = safe_message(result.dataset)
+    print(f"Trained {result.steps} steps on {name} in {result.train_seconds:.1f} s")
     if result.final_accuracy is not None:
         base = ""
         if result.baseline_accuracy is not None and result.baseline_avg_loss is not None:
             base = f" (step 0: {result.baseline_accuracy:.0%}, loss {result.baseline_avg_loss:.3f})"
         loss = f"{result.final_avg_loss:.3f}" if result.final_avg_loss is not None else "n/a"
         print(f"Final accuracy {result.final_accuracy:.0%}, avg loss {loss}{base}")
+    elif result.final_missing:
+        print(f"Final accuracy: missing ({result.final_missing})")
     if result.snapshot_dir is not None:
-        print(f"Snapshots: {result.snapshot_dir}  (watch: evotui watch {result.snapshot_dir})")
+        folder = safe_message(result.snapshot_dir)
+        print(f"Snapshots: {folder}  (watch: evotui watch {folder})")
     if result.output_dir is not None:
-        print(f"Model saved to {result.output_dir}")
+        print(f"Model saved to {safe_message(result.output_dir)}")
+    if result.final_missing:
+        # the model is trained (and saved, when asked), but what was asked for is not all there
+        print(
+            "evotui train: error: snapshots were not all saved; see the ✗ lines above",
+            file=sys.stderr,
+        )
+        return 1
     return 0

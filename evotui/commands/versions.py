@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from evotui.errors import EvotuiError
+from evotui.text import safe_line, safe_message
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,10 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _fmt(value: Any, kind: str) -> str:
     if value is None:
         return "-"
-    if kind == "pct":
-        return f"{float(value) * 100:.0f}%"
-    if kind == "loss":
-        return f"{float(value):.3f}"
+    try:
+        if kind == "pct":
+            return f"{float(value) * 100:.0f}%"
+        if kind == "loss":
+            return f"{float(value):.3f}"
+    except (TypeError, ValueError):
+        return "?"  # a hand-edited version.json: the listing still shows every version
     return str(value)
 
 
@@ -81,19 +85,19 @@ def _print_table(listing: dict[str, Any]) -> None:
         rows.append(
             (
                 entry["version"],
-                entry["parent"] or "-",
-                entry["dataset"] or "-",
-                _fmt(entry["steps"], ""),
+                safe_line(entry["parent"] or "-"),
+                safe_line(entry["dataset"] or "-"),
+                safe_line(_fmt(entry["steps"], "")),
                 _fmt(entry["final_accuracy"], "pct"),
                 _fmt(entry["final_avg_loss"], "loss"),
-                (entry["created"] or "-").replace("T", " "),
+                safe_line(entry["created"] or "-").replace("T", " "),
                 " ".join(marks),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        print("  ".join(cells).rstrip())
+        print(safe_line("  ".join(cells).rstrip()))
     if listing["backups"]:
         names = ", ".join(b["version"] for b in listing["backups"])
         print(f"in backups/: {names}")
@@ -155,12 +159,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"unpinned {store.unpin(args.version).id}")
         return 0
     if action == "verify":
-        targets = [store.get(args.version)] if args.version else store.versions()
-        problems = [p for v in targets for p in store.verify(v)]
+        from evotui.versions import parse_version_id, version_id
+
+        broken = store.broken()
+        if args.version:
+            vid = version_id(parse_version_id(args.version))
+            mine = [p for p in broken if p.startswith(f"{vid}:")]
+            targets = [] if mine else [store.get(args.version)]
+            problems = mine + [p for v in targets for p in store.verify(v)]
+        else:
+            targets = store.versions()
+            problems = broken + [p for v in targets for p in store.verify(v)]
         for problem in problems:
-            print(problem)
+            print(safe_message(problem))
         if problems:
-            raise EvotuiError(f"{len(problems)} problem(s) in {len(targets)} version(s)")
+            checked = len(targets) + len(broken if not args.version else mine)
+            raise EvotuiError(f"{len(problems)} problem(s) in {checked} version(s)")
         print(f"{len(targets)} version(s) verified: every file matches its sha256")
         return 0
     raise EvotuiError(f"unknown action {action!r}")  # pragma: no cover - argparse rejects it

@@ -13,6 +13,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from evotui.index import DatasetInfo, discover_datasets
+from evotui.text import safe_line
 
 
 def ago(seconds: float) -> str:
@@ -28,7 +29,7 @@ def ago(seconds: float) -> str:
 
 def option_text(info: DatasetInfo, now: float) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(info.name, style="bold")
+    text.append(safe_line(info.name), style="bold")
     noun = "snapshot" if info.snapshots == 1 else "snapshots"
     text.append(f"  {info.snapshots} {noun} · latest step {info.latest_step}", style="dim")
     text.append(f" · {ago(now - info.updated)}", style="dim")
@@ -46,7 +47,9 @@ class ChooserScreen(Screen[Path | None]):
         self.datasets: list[DatasetInfo] = []
 
     def compose(self) -> ComposeResult:
-        title = Text.assemble((" evotui ", "bold reverse"), f"  datasets in {self.parent_dir}")
+        title = Text.assemble(
+            (" evotui ", "bold reverse"), f"  datasets in {safe_line(self.parent_dir)}"
+        )
         title.no_wrap, title.overflow = True, "ellipsis"
         yield Static(title, id="chooser-title")
         yield Static(" Most recently updated first. Enter opens.", id="chooser-hint")

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from evotui.diff import counts, diff_output
 from evotui.index import HistoryRow, RunIndex, StepView
+from evotui.text import safe_block
 from evotui.widgets.header import RunHeader
 from evotui.widgets.preview import example_summary
 from evotui.widgets.render import diff_text, fmt_loss, legend, visible
@@ -39,9 +40,9 @@ def detail_body(index: RunIndex, view: StepView, col: int) -> Group:
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="bold dim", no_wrap=True)
     grid.add_column(ratio=1, overflow="fold")
-    grid.add_row("input", Text(index.inputs[col]))
-    grid.add_row("expected", Text(expected, style="green"))
-    grid.add_row("output", Text(output or "(empty)", style="" if output else "dim"))
+    grid.add_row("input", Text(safe_block(index.inputs[col])))
+    grid.add_row("expected", Text(safe_block(expected), style="green"))
+    grid.add_row("output", Text(safe_block(output) or "(empty)", style="" if output else "dim"))
     if missing or extra:
         grid.add_row("diff", diff_text(pieces))
         verdict = Text.assemble(legend(), (f"  {missing} missing, {extra} extra characters", "dim"))

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from evotui.index import StepView
+from evotui.text import safe_line
 from evotui.widgets.render import fmt_loss, fmt_pct
 
 
@@ -17,10 +18,10 @@ class Line(Widget):
 
     def __init__(self, text: Text | str = "", *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.text = Text(text) if isinstance(text, str) else text
+        self.text = Text(safe_line(text)) if isinstance(text, str) else text
 
     def update(self, text: Text | str) -> None:
-        self.text = Text(text) if isinstance(text, str) else text
+        self.text = Text(safe_line(text)) if isinstance(text, str) else text
         self.refresh()
 
     def render(self) -> Text:
@@ -58,10 +59,10 @@ class RunHeader(Widget):
         if self.size.width >= 100:  # at 80 columns every cell goes to the figures
             text.append(" evotui ", style="bold reverse")
         text.append(" ")
-        text.append(self.dataset or "—", style="bold")
+        text.append(safe_line(self.dataset or "—"), style="bold")
         view = self.view
         if view is None:
-            text.append(f"  {self.waiting or 'waiting for snapshots…'}", style="italic")
+            text.append(f"  {safe_line(self.waiting or 'waiting for snapshots…')}", style="italic")
         else:
             text.append(f"  step {view.step}", style="bold")
             text.append(f" ({view.position}/{view.count})", style="dim")
@@ -72,7 +73,7 @@ class RunHeader(Widget):
             text.append("  loss ")
             text.append(fmt_loss(view.avg_loss, 0), style="bold rgb(230,180,60)")
         if self.progress:
-            text.append(f"  {self.progress}", style="dim")
+            text.append(f"  {safe_line(self.progress)}", style="dim")
         state = (
             Text(" ● LIVE ", style="bold black on green")
             if self.follow

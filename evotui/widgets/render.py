@@ -9,6 +9,7 @@ from rich.text import Text
 
 from evotui import dynamics
 from evotui.diff import Piece
+from evotui.text import safe_line
 
 # status -> (glyph, style). One cell each, so columns line up.
 STATUS_GLYPHS: dict[str, tuple[str, str]] = {
@@ -62,8 +63,9 @@ def fmt_pct(value: float) -> str:
 
 
 def visible(text: str) -> str:
-    """One line: newlines and tabs shown as symbols so a row never breaks."""
-    return text.replace("\r", "").replace("\n", "⏎").replace("\t", "→")
+    """One line: newlines and tabs shown as symbols so a row never breaks, control and bidi
+    characters as escapes (evotui.text)."""
+    return safe_line(text)
 
 
 def diff_text(pieces: list[Piece], show_missing: bool = True) -> Text:

@@ -8,23 +8,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from evotui.errors import EvotuiError
+from evotui.text import safe_line, safe_message
 from evotui.versions import VersionStore
 
 COLUMNS = ("version", "parent", "dataset", "steps", "acc", "loss", "created", "")
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.0f}%"
+def _number(value: object) -> float | None:
+    # version.json is read from disk: a hand-edited "final_accuracy": "high" must not crash
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
 
 
-def _loss(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+def _pct(value: object) -> str:
+    number = _number(value)
+    return "-" if number is None else f"{number * 100:.0f}%"
+
+
+def _loss(value: object) -> str:
+    number = _number(value)
+    return "-" if number is None else f"{number:.3f}"
 
 
 class VersionsScreen(Screen[Path | None]):
@@ -47,7 +58,7 @@ class VersionsScreen(Screen[Path | None]):
         self._snapshots: dict[str, Path | None] = {}
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Model versions in {self.base_dir}", id="versions-title")
+        yield Static(Text(safe_line(f"Model versions in {self.base_dir}")), id="versions-title")
         table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
         yield table
         yield Footer()
@@ -66,13 +77,15 @@ class VersionsScreen(Screen[Path | None]):
             store = VersionStore(self.base_dir)
             listing = store.describe_all()
         except EvotuiError as exc:
-            self.query_one("#versions-title", Static).update(f"Model versions: {exc}")
+            self.query_one("#versions-title", Static).update(
+                Text(safe_line(f"Model versions: {exc}"))
+            )
             return
         entries = list(reversed(listing["versions"]))
         title = f"Model versions in {self.base_dir}: {len(entries)}"
         if listing["base"]:
             title += f", next training starts from {listing['base']}"
-        self.query_one("#versions-title", Static).update(title)
+        self.query_one("#versions-title", Static).update(Text(safe_line(title)))
         for entry in entries:
             marks = [
                 m
@@ -83,12 +96,12 @@ class VersionsScreen(Screen[Path | None]):
                 )
                 if on
             ]
-            created = (entry["created"] or "-").replace("T", " ").removesuffix("Z")
+            created = safe_line(entry["created"] or "-").replace("T", " ").removesuffix("Z")
             table.add_row(
-                entry["version"],
-                entry["parent"] or "-",
-                entry["dataset"] or "-",
-                "-" if entry["steps"] is None else str(entry["steps"]),
+                Text(safe_line(entry["version"])),
+                Text(safe_line(entry["parent"] or "-")),
+                Text(safe_line(entry["dataset"] or "-")),
+                Text(safe_line("-" if entry["steps"] is None else entry["steps"])),
                 _pct(entry["final_accuracy"]),
                 _loss(entry["final_avg_loss"]),
                 created[:16],
@@ -100,7 +113,7 @@ class VersionsScreen(Screen[Path | None]):
             )
         if not entries:
             self.query_one("#versions-title", Static).update(
-                f"No model versions yet in {self.base_dir}"
+                Text(safe_line(f"No model versions yet in {self.base_dir}"))
             )
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -108,7 +121,11 @@ class VersionsScreen(Screen[Path | None]):
         version = str(event.row_key.value)
         folder = self._snapshots.get(version)
         if folder is None or not folder.is_dir():
-            self.notify(f"{version} has no snapshot folder on disk", severity="warning")
+            self.notify(
+                safe_message(f"{version} has no snapshot folder on disk"),
+                severity="warning",
+                markup=False,
+            )
             return
         self.dismiss(folder)
 
