@@ -369,29 +369,37 @@ class CaptureEngine:
         """Once per run: the lean loop must give exactly ``model.generate``'s tokens on one
         example. A model whose forward drops or misreads the cache (a wrapper, a renamed
         keyword) would otherwise be silently wrong at every snapshot; on any difference,
-        ``generate`` it is, said in one line."""
+        ``generate`` it is, said in one line.
+
+        Both run the whole token budget without stopping at EOS: a cache that is lost shows in
+        the second token, and an answer that ends after one token would hide it.
+        """
         self.fast_checked = True
         device = _device(model)
         ids = torch.tensor([prompt], dtype=torch.long, device=device)
         mask = torch.ones_like(ids)
         try:
-            fast = (
-                greedy_decode(
-                    model, ids, mask, self.max_new_tokens, eos_id=self.stop_ids, pad_id=self.pad_id
-                )
-                .cpu()[0]
-                .tolist()
+            fast = greedy_decode(
+                model, ids, mask, self.max_new_tokens, eos_id=None, pad_id=self.pad_id
             )
         except Exception as exc:
             self.fast_greedy = False
             self.log(f"   ⚠ fast greedy decoding failed ({_one_line(exc)}); using model.generate")
             return
-        reference = _generate(model, ids, mask, config, False).cpu()[0].tolist()
-        # generate stops early when every row is done; the lean loop too, but pad both to compare.
-        width = max(len(fast), len(reference))
-        fast += [self.pad_id] * (width - len(fast))
-        reference += [self.pad_id] * (width - len(reference))
-        if fast != reference:
+        unstopped = config.__class__.from_dict({**config.to_dict(), "eos_token_id": []})
+        try:
+            reference = _generate(model, ids, mask, unstopped, False)
+        except Exception:  # a model whose generate insists on an EOS: compare as configured
+            fast = greedy_decode(
+                model, ids, mask, self.max_new_tokens, eos_id=self.stop_ids, pad_id=self.pad_id
+            )
+            reference = _generate(model, ids, mask, config, False)
+        fast_ids, reference_ids = fast.cpu()[0].tolist(), reference.cpu()[0].tolist()
+        # generate stops early when its row is done; pad both to the same length to compare.
+        width = max(len(fast_ids), len(reference_ids))
+        fast_ids += [self.pad_id] * (width - len(fast_ids))
+        reference_ids += [self.pad_id] * (width - len(reference_ids))
+        if fast_ids != reference_ids:
             self.fast_greedy = False
             self.log(
                 "   ⚠ fast greedy decoding disagrees with model.generate on example "
