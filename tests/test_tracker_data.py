@@ -76,9 +76,7 @@ def test_every_trl_shape_is_accepted_and_keeps_its_trl_record(tmp_path: Path) ->
     assert [e.output for e in examples] == [" 4", "4", "4", "4", "4", "two is four"]
     assert [e.input for e in examples] == ["2+2?"] * 5 + ["two plus"]
     # evotui's own formatting (what `evotui train` trains): roles as the template knows them.
-    assert examples[1].prompt == examples[2].prompt == examples[3].prompt == (
-        "user: 2+2?\nassistant: "
-    )
+    assert {examples[i].prompt for i in (1, 2, 3)} == {"user: 2+2?\nassistant: "}
     assert examples[4].prompt == "2+2?\n"
     # ... and the line as TRL reads it, for formatting it TRL's way inside SFTTrainer.
     assert examples[0].source == {"prompt": "2+2?", "completion": " 4"}

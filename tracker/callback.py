@@ -135,6 +135,14 @@ class EvolutionCallback(TrainerCallback):
         # The trainer's own processed rows: the very ids the model is trained on.
         rows = trainer_dataset(kwargs.get("train_dataloader"))
         trl = is_trl_config(args)
+        if getattr(args, "packing", False):
+            # Packed rows hold several examples each, cut anywhere: no row is one example.
+            if examples is None:
+                raise ValueError(
+                    "the trainer packs its examples (packing=True), so its rows are not "
+                    "examples; pass the data file: EvolutionCallback('train.jsonl')"
+                )
+            rows = None
         if rows is not None:
             tracked = tracked_from_trainer(
                 tokenizer,
