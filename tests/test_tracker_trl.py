@@ -36,6 +36,8 @@ def _rows(shape: str, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
             rows.append({"prompt": question, "completion": " " + answer})
         elif shape == "chat_prompt_completion":
             rows.append({"prompt": user, "completion": reply})
+        elif shape == "text":
+            rows.append({"text": f"{question}\n{answer}"})
         else:
             rows.append({"messages": user + reply})
     return rows
@@ -46,6 +48,10 @@ def _trainer_prompt(tokenizer: Any, raw: dict[str, Any], row: dict[str, Any]) ->
     ids, labels = list(row["input_ids"]), list(row["labels"])
     if any(label == IGNORE for label in labels):
         return ids[: next(i for i, label in enumerate(labels) if label != IGNORE)]
+    if "text" in raw:  # trained on as a whole: the answer is the text's last line
+        head = tokenizer(raw["text"].rsplit("\n", 1)[0] + "\n")["input_ids"]
+        assert ids[: len(head)] == head
+        return ids[: len(head)]
     # `messages` is trained on as a whole: the prompt is the conversation up to the answer.
     cue = tokenizer.apply_chat_template(
         raw["messages"][:-1], tokenize=True, return_dict=True, add_generation_prompt=True
@@ -178,17 +184,19 @@ def test_every_snapshot_equals_an_independent_generate_on_the_trainers_prompts(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("shape", "answer"),
+    [("chat_prompt_completion", "3"), ("prompt_completion", " 3"), ("text", "3")],
+)
 def test_a_data_file_in_trl_format_agrees_with_the_trainer_and_names_the_examples(
-    tmp_path: Path,
+    tmp_path: Path, shape: str, answer: str
 ) -> None:
-    check, lines, callback = _train(
-        tmp_path, "chat_prompt_completion", "llama3", steps=10, data_file=True
-    )
-    assert check.checked == [0, 10]
+    check, lines, callback = _train(tmp_path, shape, "llama3", steps=2, data_file=True)
+    assert check.checked == [0, 2]
     assert not any("differently" in line or "rows" in line for line in lines), lines
     first = callback.tracker.tracked[0]  # type: ignore[union-attr]
-    # The file's readable text, the trainer's ids (one BOS: the template's).
-    assert first.input == "What is 1+2?" and first.expected_output == "3"
+    # The file's readable text, the trainer's ids (one BOS: the tokenizer's or the template's).
+    assert first.input == "What is 1+2?" and first.expected_output == answer
     assert first.prompt_ids is not None
     bos = build_tokenizer("llama3").bos_token_id
     assert first.prompt_ids[0] == bos and first.prompt_ids[1] != bos
