@@ -45,8 +45,8 @@ def rerun_warning(folder: Path) -> str | None:
         return None
     return (
         f"⚠ {folder} already holds {len(earlier)} snapshot(s) of an earlier run: steps this run "
-        "writes replace them, the others stay and mix in (remove them or use another snapshots "
-        "folder for a clean run)"
+        "writes replace them, the others stay and mix in (remove them, or use another folder: "
+        "--snapshots-dir, snapshots_dir=)"
     )
 
 
