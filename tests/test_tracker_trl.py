@@ -174,8 +174,10 @@ def _train(
 def test_every_snapshot_equals_an_independent_generate_on_the_trainers_prompts(
     tmp_path: Path, shape: str, kind: str
 ) -> None:
-    check, lines, callback = _train(tmp_path, shape, kind, steps=20)
-    assert check.checked == [0, 10, 20]
+    # Long enough for the chat model to learn to end its turns; the others need less.
+    steps = 20 if shape == "chat_prompt_completion" else 10
+    check, lines, callback = _train(tmp_path, shape, kind, steps=steps)
+    assert check.checked == list(range(0, steps + 1, 10))
     if shape == "chat_prompt_completion":
         # The trained chat model ends its turns: a capture that stopped only at the tokenizer's
         # eos would run on past <|im_end|> and differ from generate (the 0 % vs 33 %).
