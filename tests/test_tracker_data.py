@@ -59,6 +59,34 @@ def test_chat_uses_last_assistant_turn_and_the_chat_template(tmp_path: Path) -> 
     assert "and 3+3?" in example.input
 
 
+def test_every_trl_shape_is_accepted_and_keeps_its_trl_record(tmp_path: Path) -> None:
+    ask = [{"role": "user", "content": "2+2?"}]
+    path = _write(
+        tmp_path / "trl.jsonl",
+        [
+            {"prompt": "2+2?", "completion": " 4"},
+            {"prompt": ask, "completion": [{"role": "assistant", "content": "4"}]},
+            {"messages": [*ask, {"role": "assistant", "content": "4"}]},
+            {"conversations": [{"from": "human", "value": "2+2?"}, {"from": "gpt", "value": "4"}]},
+            {"text": "2+2?\n4"},
+            {"text": "two plus two is four"},
+        ],
+    )
+    examples = load_examples(path, build_tokenizer())
+    assert [e.output for e in examples] == [" 4", "4", "4", "4", "4", "two is four"]
+    assert [e.input for e in examples] == ["2+2?"] * 5 + ["two plus"]
+    # evotui's own formatting (what `evotui train` trains): roles as the template knows them.
+    assert {examples[i].prompt for i in (1, 2, 3)} == {"user: 2+2?\nassistant: "}
+    assert examples[4].prompt == "2+2?\n"
+    # ... and the line as TRL reads it, for formatting it TRL's way inside SFTTrainer.
+    assert examples[0].source == {"prompt": "2+2?", "completion": " 4"}
+    assert examples[1].source is not None and examples[1].source["prompt"] == ask
+    assert examples[3].source == {
+        "messages": [{"role": "human", "content": "2+2?"}, {"role": "gpt", "content": "4"}]
+    }
+    assert examples[5].source == {"text": "two plus two is four"}
+
+
 def test_chat_without_template_still_renders_a_transcript(tmp_path: Path) -> None:
     path = _write(
         tmp_path / "chat.jsonl",
@@ -80,7 +108,10 @@ def test_blank_lines_are_skipped_and_line_numbers_kept(tmp_path: Path) -> None:
     [
         ("{not json", "not valid JSON"),
         ('["a", "b"]', "expected a JSON object"),
-        ('{"text": "hello"}', "unrecognised example"),
+        ('{"body": "hello"}', "unrecognised example"),
+        ('{"text": "h"}', "too short to split"),
+        ('{"prompt": [{"role": "user", "content": "hi"}]}', "'completion' should be a non-empty"),
+        ('{"conversations": [{"from": "human", "text": "hi"}]}', "needs string 'from' and 'value'"),
         ('{"input": "a"}', "missing 'output'"),
         ('{"input": "a", "output": 3}', 'should be a string, found a number (quote it: "3")'),
         ('{"input": "a", "output": null}', "'output' is null"),

@@ -61,13 +61,31 @@ def console(line: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class TrackedExample:
-    """A training example followed through the run; ``example_id`` is its index in the file."""
+    """A training example followed through the run; ``example_id`` is its index in the data.
+
+    ``prompt_ids`` / ``answer_ids``, when given, are the exact token ids to evaluate (inside a
+    Trainer: the trainer's own, see ``tracker.trainer_data``); otherwise ``prompt`` and
+    ``expected_output`` are tokenised here.
+    """
 
     example_id: int
     input: str
     prompt: str
     expected_output: str
     line: int = 0
+    prompt_ids: tuple[int, ...] | None = None
+    answer_ids: tuple[int, ...] | None = None
+
+
+def choose_indices(count: int, max_examples: int | None, seed: int, key: str) -> list[int]:
+    """At most ``max_examples`` of ``range(count)`` in order, from the seed and ``key`` alone.
+
+    A private ``random.Random`` leaves the global RNG untouched.
+    """
+    if max_examples is None or max_examples >= count:
+        return list(range(count))
+    rng = random.Random(f"evotui:{seed}:{key}")
+    return sorted(rng.sample(range(count), max(0, max_examples)))
 
 
 def select_tracked(
@@ -81,14 +99,13 @@ def select_tracked(
     set in the same order. A private ``random.Random`` leaves the global RNG untouched.
     """
     count = len(examples)
-    if max_examples is None or max_examples >= count:
-        chosen = list(range(count))
-    else:
+    key = ""
+    if max_examples is not None and max_examples < count:
         digest = hashlib.sha256()
         for example in examples:
             digest.update(example.prompt.encode() + b"\0" + example.output.encode() + b"\0")
-        rng = random.Random(f"evotui:{seed}:{digest.hexdigest()}")
-        chosen = sorted(rng.sample(range(count), max(0, max_examples)))
+        key = digest.hexdigest()
+    chosen = choose_indices(count, max_examples, seed, key)
     return [
         TrackedExample(
             example_id=index,
@@ -193,13 +210,26 @@ class CaptureEngine:
         self.log = log
         self.pad_id = _pad_id(tokenizer)
         self.eos_id = tokenizer.eos_token_id
-        self.prefix = bos_prefix(tokenizer)
+        # Where greedy decoding stops; widened per capture by the model's generation config.
+        self.stop_ids = stop_ids(None, tokenizer)
         self.vocab_limit = len(tokenizer)
-        # The lean greedy loop below; falls back to `model.generate` if a model rejects it.
+        # The lean greedy loop below; falls back to `model.generate` if a model rejects it, or
+        # if the once-per-run check finds it disagrees with `generate`.
         self.fast_greedy = fast_greedy
+        self.fast_checked = False
         # Tokenised once: the same ids every capture, and no tokenizer cost inside training.
-        self.prompt_ids = [self.prefix + encode_text(tokenizer, ex.prompt) for ex in self.tracked]
-        self.answer_ids = [encode_text(tokenizer, ex.expected_output) for ex in self.tracked]
+        self.prompt_ids = [
+            list(ex.prompt_ids)
+            if ex.prompt_ids is not None
+            else prompt_token_ids(tokenizer, ex.prompt)
+            for ex in self.tracked
+        ]
+        self.answer_ids = [
+            list(ex.answer_ids)
+            if ex.answer_ids is not None
+            else encode_text(tokenizer, ex.expected_output)
+            for ex in self.tracked
+        ]
         longest = max((len(ids) for ids in self.answer_ids), default=0)
         self.max_new_tokens = max_new_tokens or longest + GENERATION_MARGIN
         if max_length is not None:
@@ -305,15 +335,18 @@ class CaptureEngine:
         for row, prompt in enumerate(prompts):  # left padding: all prompts end where output starts
             ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
             mask[row, width - len(prompt) :] = 1
+        self.stop_ids = stop_ids(model, self.tokenizer)
         config = GenerationConfig(
             max_new_tokens=self.max_new_tokens,
             do_sample=False,
             num_beams=1,
             pad_token_id=self.pad_id,
-            eos_token_id=self.eos_id,
+            eos_token_id=self.stop_ids or None,
         )
         started = time.perf_counter()
         new = None
+        if self.fast_greedy and not synced and not self.fast_checked:
+            self._check_fast_greedy(model, batch[0], prompts[0], config)
         if self.fast_greedy and not synced:
             try:
                 new = greedy_decode(
@@ -321,26 +354,61 @@ class CaptureEngine:
                     ids.to(device),
                     mask.to(device),
                     self.max_new_tokens,
-                    eos_id=self.eos_id,
+                    eos_id=self.stop_ids,
                     pad_id=self.pad_id,
                 ).cpu()
             except Exception:
                 # Some architecture this loop does not suit: `generate` from now on.
                 self.fast_greedy = False
         if new is None:
-            out = model.generate(
-                input_ids=ids.to(device),
-                attention_mask=mask.to(device),
-                generation_config=config,
-                synced_gpus=synced,
-            )
-            new = out[:, width:].cpu()
+            new = _generate(model, ids.to(device), mask.to(device), config, synced).cpu()
         seconds = time.perf_counter() - started
         # Models often have more output rows than the tokenizer has tokens (vocabularies padded to
         # a multiple of 64); such ids decode to nothing rather than crash the decoder.
         new[new >= self.vocab_limit] = self.pad_id
         texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
         return texts, seconds
+
+    def _check_fast_greedy(self, model: Any, index: int, prompt: list[int], config: Any) -> None:
+        """Once per run: the lean loop must give exactly ``model.generate``'s tokens on one
+        example. A model whose forward drops or misreads the cache (a wrapper, a renamed
+        keyword) would otherwise be silently wrong at every snapshot; on any difference,
+        ``generate`` it is, said in one line.
+
+        Both run the whole token budget without stopping at EOS: a cache that is lost shows in
+        the second token, and an answer that ends after one token would hide it.
+        """
+        self.fast_checked = True
+        device = _device(model)
+        ids = torch.tensor([prompt], dtype=torch.long, device=device)
+        mask = torch.ones_like(ids)
+        try:
+            fast = greedy_decode(
+                model, ids, mask, self.max_new_tokens, eos_id=None, pad_id=self.pad_id
+            )
+        except Exception as exc:
+            self.fast_greedy = False
+            self.log(f"   ⚠ fast greedy decoding failed ({_one_line(exc)}); using model.generate")
+            return
+        unstopped = config.__class__.from_dict({**config.to_dict(), "eos_token_id": []})
+        try:
+            reference = _generate(model, ids, mask, unstopped, False)
+        except Exception:  # a model whose generate insists on an EOS: compare as configured
+            fast = greedy_decode(
+                model, ids, mask, self.max_new_tokens, eos_id=self.stop_ids, pad_id=self.pad_id
+            )
+            reference = _generate(model, ids, mask, config, False)
+        fast_ids, reference_ids = fast.cpu()[0].tolist(), reference.cpu()[0].tolist()
+        # generate stops early when its row is done; pad both to the same length to compare.
+        width = max(len(fast_ids), len(reference_ids))
+        fast_ids += [self.pad_id] * (width - len(fast_ids))
+        reference_ids += [self.pad_id] * (width - len(reference_ids))
+        if fast_ids != reference_ids:
+            self.fast_greedy = False
+            self.log(
+                "   ⚠ fast greedy decoding disagrees with model.generate on example "
+                f"{self.tracked[index].example_id}; using model.generate from now on"
+            )
 
     def capture(self, model: Any, step: int, *, is_main: bool = True) -> CaptureResult | None:
         """Compute, gather and write the snapshot for ``step``; never raises.
@@ -440,24 +508,84 @@ class CaptureEngine:
         )
 
 
+def _generate(
+    model: Any, ids: torch.Tensor, mask: torch.Tensor, config: Any, synced: bool
+) -> torch.Tensor:
+    """``model.generate``'s new tokens for left-padded prompts."""
+    out = model.generate(
+        input_ids=ids, attention_mask=mask, generation_config=config, synced_gpus=synced
+    )
+    return out[:, ids.shape[1] :]
+
+
+def unwrap_model(model: Any) -> Any:
+    """The transformers model inside wrappers (PEFT's ``PeftModel``, DDP's ``.module``)."""
+    for _ in range(8):
+        if hasattr(model, "get_base_model") and callable(model.get_base_model):
+            inner = model.get_base_model()
+        elif isinstance(getattr(model, "module", None), torch.nn.Module):
+            inner = model.module
+        else:
+            return model
+        if inner is model:
+            return model
+        model = inner
+    return model
+
+
+def cache_keyword(model: Any) -> str:
+    """The keyword the model's forward takes its KV cache by.
+
+    transformers 5 renamed ``past_key_values`` to ``cache`` (the old name warns, then goes
+    away). A wrapper's own forward (``PeftModel``) passes ``**kwargs`` on and names neither, so
+    the model inside it is asked; a forward that names neither gets ``cache``, the name
+    ``generate`` itself uses.
+    """
+    for candidate in (model, unwrap_model(model)):
+        try:
+            names = inspect.signature(candidate.forward).parameters
+        except (TypeError, ValueError):
+            continue
+        if "cache" in names:
+            return "cache"
+        if "past_key_values" in names:
+            return "past_key_values"
+    return "cache"
+
+
+def stop_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Every id greedy decoding stops at: the model's ``generation_config.eos_token_id`` (an int
+    or a list, e.g. a chat model's end-of-turn token) and the tokenizer's eos."""
+    ids: list[int] = []
+    config = getattr(model, "generation_config", None) if model is not None else None
+    configured = getattr(config, "eos_token_id", None)
+    if isinstance(configured, int):
+        configured = [configured]
+    for value in [*(configured or []), getattr(tokenizer, "eos_token_id", None)]:
+        if isinstance(value, int) and value not in ids:
+            ids.append(value)
+    return ids
+
+
 def greedy_decode(
     model: Any,
     ids: torch.Tensor,
     mask: torch.Tensor,
     max_new_tokens: int,
     *,
-    eos_id: int | None,
+    eos_id: int | Sequence[int] | None,
     pad_id: int,
 ) -> torch.Tensor:
     """Batched greedy decoding of left-padded prompts with the KV cache: the new tokens only.
 
     The same tokens as ``model.generate(do_sample=False)`` (finished rows are filled with
-    ``pad_id`` after their EOS), without its per-step machinery (logits processors, stopping
-    criteria, output bookkeeping), which dominates a small model's decoding time.
+    ``pad_id`` after their EOS, any id of ``eos_id``), without its per-step machinery (logits
+    processors, stopping criteria, output bookkeeping), which dominates a small model's decoding
+    time.
     """
-    # transformers 5 renamed `past_key_values` to `cache` (the old name warns, then goes away).
-    names = inspect.signature(model.forward).parameters
-    cache_arg = "cache" if "cache" in names else "past_key_values"
+    cache_arg = cache_keyword(model)
+    stops = [eos_id] if isinstance(eos_id, int) else list(eos_id or [])
+    stop_tensor = torch.tensor(stops, dtype=torch.long, device=ids.device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     try:
         out = model(
@@ -476,8 +604,8 @@ def greedy_decode(
         token = out.logits[:, -1].argmax(-1)
         token = torch.where(done, torch.full_like(token, pad_id), token)
         produced.append(token)
-        if eos_id is not None:
-            done |= token == eos_id
+        if stops:
+            done |= torch.isin(token, stop_tensor)
         if step == max_new_tokens - 1 or bool(done.all()):
             break
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
@@ -505,6 +633,16 @@ def similarity(output: str, expected: str) -> float:
 
 def encode_text(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def prompt_token_ids(tokenizer: Any, prompt: str) -> list[int]:
+    """A prompt's ids as the model sees them: the tokenizer's BOS when it adds one by itself,
+    but never twice (a chat template that writes ``bos_token`` already put it in the text)."""
+    ids = encode_text(tokenizer, prompt)
+    prefix = bos_prefix(tokenizer)
+    if prefix and ids[:1] == prefix:
+        return ids
+    return prefix + ids
 
 
 def bos_prefix(tokenizer: Any) -> list[int]:

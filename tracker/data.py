@@ -8,6 +8,13 @@ Accepted, one JSON object a line (blank lines are skipped):
 * ``{"question", "answer"}``
 * ``{"messages": [{"role", "content"}, ...]}``: the last assistant turn is the expected output;
   the turns before it become the prompt, through the tokenizer's chat template when it has one.
+* TRL's other shapes: conversational ``{"prompt": [messages], "completion": [messages]}``,
+  ShareGPT ``{"conversations": [{"from", "value"}, ...]}`` (``human``/``gpt`` roles) and
+  ``{"text": ...}`` (the expected output is the text after its last line break, or its second
+  half when it has none).
+
+Each example also keeps its TRL-style record (``source``) so that inside TRL's ``SFTTrainer`` it
+can be formatted exactly the way TRL formats it (see ``tracker.trainer_data``).
 
 Anything else is a :class:`DataError` naming the file and line, raised before any training.
 """
@@ -45,6 +52,9 @@ class TrainingExample:
     input: str  # what a person reads as the input (the snapshot's "input" field)
     prompt: str  # the exact text the model is conditioned on
     output: str  # the expected output
+    # The line as TRL reads it: {"prompt", "completion"} (strings or message lists),
+    # {"messages"} or {"text"}; None for shapes TRL has no reading of (input/output, Alpaca, ...).
+    source: dict[str, Any] | None = None
 
 
 def _json_type(value: Any) -> str:
@@ -69,9 +79,15 @@ def _text(obj: dict[str, Any], key: str, path: Path, line: int, *, required: boo
     return value
 
 
-def _plain(input_text: str, output: str, line: int) -> TrainingExample:
+def _plain(
+    input_text: str, output: str, line: int, source: dict[str, Any] | None = None
+) -> TrainingExample:
     return TrainingExample(
-        line=line, input=input_text, prompt=input_text + PROMPT_SEPARATOR, output=output
+        line=line,
+        input=input_text,
+        prompt=input_text + PROMPT_SEPARATOR,
+        output=output,
+        source=source,
     )
 
 
@@ -84,38 +100,103 @@ def _render_chat(turns: list[dict[str, str]], tokenizer: Any) -> str:
     return "\n".join(lines) + "\nassistant: "
 
 
-def _chat(obj: dict[str, Any], path: Path, line: int, tokenizer: Any) -> TrainingExample:
-    messages = obj["messages"]
-    if not isinstance(messages, list) or not messages:
-        raise DataError(path, line, "'messages' should be a non-empty list")
+ASSISTANT_ROLES = ("assistant", "gpt")  # "gpt" is ShareGPT's name for the model's turns
+SHAREGPT_ROLES = {"human": "user", "gpt": "assistant"}
+
+
+def _turns(
+    value: Any, key: str, path: Path, line: int, *, names: tuple[str, str] = ("role", "content")
+) -> list[dict[str, str]]:
+    """A list of chat turns, checked; ``names`` are the keys of the role and the text."""
+    if not isinstance(value, list) or not value:
+        raise DataError(path, line, f"{key!r} should be a non-empty list")
+    role_key, text_key = names
     turns: list[dict[str, str]] = []
-    for index, message in enumerate(messages):
+    for index, message in enumerate(value):
         if not isinstance(message, dict):
-            raise DataError(path, line, f"messages[{index}] should be an object")
-        role, content = message.get("role"), message.get("content")
+            raise DataError(path, line, f"{key}[{index}] should be an object")
+        role, content = message.get(role_key), message.get(text_key)
         if not isinstance(role, str) or not isinstance(content, str):
-            raise DataError(path, line, f"messages[{index}] needs string 'role' and 'content'")
+            raise DataError(
+                path, line, f"{key}[{index}] needs string {role_key!r} and {text_key!r}"
+            )
         turns.append({"role": role, "content": content})
+    return turns
+
+
+def _shown(context: list[dict[str, str]]) -> str:
+    """What a person reads as the input: the question alone, or the transcript before the answer."""
+    users = [turn["content"] for turn in context if turn["role"] in ("user", "human")]
+    if len(context) == 1 and users:
+        return users[-1]
+    return "\n".join(f"{turn['role']}: {turn['content']}" for turn in context)
+
+
+def _for_template(turns: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{**turn, "role": SHAREGPT_ROLES.get(turn["role"], turn["role"])} for turn in turns]
+
+
+def _chat(
+    turns: list[dict[str, str]], path: Path, line: int, tokenizer: Any, key: str = "messages"
+) -> TrainingExample:
     last_assistant = max(
-        (i for i, turn in enumerate(turns) if turn["role"] == "assistant"), default=None
+        (i for i, turn in enumerate(turns) if turn["role"] in ASSISTANT_ROLES), default=None
     )
     if last_assistant is None:
-        raise DataError(path, line, "'messages' has no assistant turn to learn")
+        raise DataError(path, line, f"{key!r} has no assistant turn to learn")
     context = turns[:last_assistant]
     if not context:
         raise DataError(path, line, "the assistant turn has nothing before it to answer")
-    users = [turn["content"] for turn in context if turn["role"] == "user"]
-    # A person reads the question; the full transcript is what the model sees.
-    shown = (
-        users[-1]
-        if len(context) == 1 and users
-        else "\n".join(f"{turn['role']}: {turn['content']}" for turn in context)
-    )
     return TrainingExample(
         line=line,
-        input=shown,
-        prompt=_render_chat(context, tokenizer),
+        input=_shown(context),
+        prompt=_render_chat(_for_template(context), tokenizer),
         output=turns[last_assistant]["content"],
+        source={"messages": turns},
+    )
+
+
+def _chat_pair(obj: dict[str, Any], path: Path, line: int, tokenizer: Any) -> TrainingExample:
+    """TRL's conversational prompt/completion: message lists on both sides."""
+    prompt = _turns(obj["prompt"], "prompt", path, line)
+    completion = _turns(obj.get("completion"), "completion", path, line)
+    answers = [turn["content"] for turn in completion if turn["role"] in ASSISTANT_ROLES]
+    if not answers:
+        raise DataError(path, line, "'completion' has no assistant turn to learn")
+    return TrainingExample(
+        line=line,
+        input=_shown(prompt),
+        prompt=_render_chat(_for_template(prompt), tokenizer),
+        output="\n".join(answers),
+        source={"prompt": prompt, "completion": completion},
+    )
+
+
+def split_text(text: str) -> int:
+    """Where a ``text`` example's expected output starts: after its last line break that has
+    something after it, else at the space nearest its middle, else at its middle."""
+    body = text.rstrip()
+    cut = body.rfind("\n")
+    if cut >= 0 and body[:cut].strip():
+        return cut + 1
+    middle = len(body) // 2
+    spaces = [i for i, char in enumerate(body) if char == " " and body[:i].strip()]
+    if spaces:
+        return min(spaces, key=lambda i: abs(i - middle)) + 1
+    return max(1, middle)
+
+
+def _text_example(obj: dict[str, Any], path: Path, line: int) -> TrainingExample:
+    text = _text(obj, "text", path, line)
+    if len(text.strip()) < 2:
+        raise DataError(path, line, "'text' is too short to split into a prompt and an answer")
+    cut = split_text(text)
+    return TrainingExample(
+        line=line,
+        input=text[:cut].rstrip(),
+        prompt=text[:cut],
+        output=text[cut:],
+        source={"text": text},
     )
 
 
@@ -127,24 +208,33 @@ def parse_example(
     if not isinstance(obj, dict):
         raise DataError(path, line, f"expected a JSON object, found {_json_type(obj)}")
     if "messages" in obj:
-        return _chat(obj, path, line, tokenizer)
+        return _chat(_turns(obj["messages"], "messages", path, line), path, line, tokenizer)
+    if "conversations" in obj:  # ShareGPT
+        turns = _turns(obj["conversations"], "conversations", path, line, names=("from", "value"))
+        return _chat(turns, path, line, tokenizer, key="conversations")
     if "instruction" in obj:
         instruction = _text(obj, "instruction", path, line)
         extra = _text(obj, "input", path, line, required=False)
         shown = f"{instruction}\n{extra}" if extra.strip() else instruction
         return _plain(shown, _text(obj, "output", path, line), line)
     if "prompt" in obj:
-        return _plain(_text(obj, "prompt", path, line), _text(obj, "completion", path, line), line)
+        if isinstance(obj["prompt"], list):
+            return _chat_pair(obj, path, line, tokenizer)
+        prompt = _text(obj, "prompt", path, line)
+        completion = _text(obj, "completion", path, line)
+        return _plain(prompt, completion, line, {"prompt": prompt, "completion": completion})
     if "question" in obj:
         return _plain(_text(obj, "question", path, line), _text(obj, "answer", path, line), line)
     if "input" in obj:
         return _plain(_text(obj, "input", path, line), _text(obj, "output", path, line), line)
+    if "text" in obj:
+        return _text_example(obj, path, line)
     keys = ", ".join(sorted(map(str, obj))) or "none"
     raise DataError(
         path,
         line,
         f"unrecognised example (keys: {keys}); expected input/output, prompt/completion, "
-        "instruction/input/output, question/answer or messages",
+        "instruction/input/output, question/answer, messages, conversations or text",
     )
 
 

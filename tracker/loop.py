@@ -21,6 +21,7 @@ from tracker.capture import (
     CaptureEngine,
     CaptureResult,
     LogFn,
+    TrackedExample,
     console,
     select_tracked,
 )
@@ -44,6 +45,8 @@ class SnapshotTracker:
     """Captures snapshots of a fixed set of tracked examples on a schedule.
 
     ``data`` is a JSONL path or already loaded examples. ``dataset`` defaults to the file's stem.
+    ``tracked`` (instead of ``data``) is the tracked examples already chosen and tokenised, as
+    ``EvolutionCallback`` does from the trainer's own dataset.
     ``is_main`` gates writing outside torch.distributed (inside it, rank 0 writes).
     """
 
@@ -51,8 +54,9 @@ class SnapshotTracker:
         self,
         model: Any,
         tokenizer: Any,
-        data: str | os.PathLike[str] | Sequence[TrainingExample],
+        data: str | os.PathLike[str] | Sequence[TrainingExample] | None,
         *,
+        tracked: Sequence[TrackedExample] | None = None,
         dataset: str | None = None,
         snapshots_dir: str | os.PathLike[str] = DEFAULT_SNAPSHOTS_DIR,
         schedule: str | Schedule | Sequence[int] | None = "default",
@@ -64,18 +68,23 @@ class SnapshotTracker:
         is_main: bool = True,
         log: LogFn = console,
     ) -> None:
+        examples: list[TrainingExample] = []
         if isinstance(data, (str, os.PathLike)):
             examples = load_examples(data, tokenizer)
             dataset = dataset or Path(data).stem
-        else:
+        elif data is not None:
             examples = list(data)
+        elif tracked is None:
+            raise ValueError("give the data (a file or examples) or the tracked examples")
         if not dataset:
             raise ValueError("dataset name is required when examples are passed directly")
         self.model = model
         self.schedule = parse_schedule(schedule)
         self.final_step = final_step
         self.is_main = is_main
-        self.tracked = select_tracked(examples, max_examples, seed)
+        self.tracked = (
+            list(tracked) if tracked is not None else select_tracked(examples, max_examples, seed)
+        )
         self.engine = CaptureEngine(
             tokenizer,
             self.tracked,

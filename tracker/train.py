@@ -20,8 +20,7 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from evotui.errors import EvotuiError
 from evotui.names import check_folder_name
-from evotui.snapshot import SNAPSHOT_GLOB
-from tracker.capture import DEFAULT_MAX_EXAMPLES, LogFn, bos_prefix, console, encode_text
+from tracker.capture import DEFAULT_MAX_EXAMPLES, LogFn, console, encode_text, prompt_token_ids
 from tracker.data import TrainingExample, load_examples
 from tracker.leftovers import scratch_dir
 from tracker.loop import DEFAULT_SNAPSHOTS_DIR, model_max_length
@@ -97,11 +96,10 @@ def tokenize_examples(
     of the prompt (nearest the answer) and as much of the answer as fits; their file lines are
     appended to ``cut`` when given.
     """
-    prefix = bos_prefix(tokenizer)
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     rows = []
     for example in examples:
-        prompt = prefix + encode_text(tokenizer, example.prompt)
+        prompt = prompt_token_ids(tokenizer, example.prompt)
         answer = encode_text(tokenizer, example.output) + eos
         if max_length is not None and len(prompt) + len(answer) > max_length:
             if cut is not None:
@@ -245,14 +243,6 @@ def _train(config: TrainConfig) -> TrainResult:
             f"⚠ {len(cut)} example(s) longer than the model's {max_length} tokens are cut "
             f"to fit (line {where})"
         )
-    if config.track:
-        earlier = list((Path(config.snapshots_dir) / dataset_name).glob(SNAPSHOT_GLOB))
-        if earlier:
-            config.log(
-                f"⚠ {Path(config.snapshots_dir) / dataset_name} already holds {len(earlier)} "
-                "snapshot(s) of an earlier run: steps this run writes replace them, the others "
-                "stay and mix in (remove them or use --snapshots-dir for a clean run)"
-            )
     output_dir = _prepare_output_dir(config.output_dir)  # refused now, not after training
     learning_rate = config.learning_rate
     if learning_rate is None:
