@@ -13,8 +13,9 @@ private copy of those bytes that is validated and trained on. The attempt is cou
 anything is done with the file, so a file that kills the process while being read still reaches
 the guard below. Inbox symlinks are never followed: they go to failed/ with a reason. After a
 crash or ``kill -9`` the next start finds the file in ``processing/`` and trains on it again; one
-interrupted too often is failed with a reason instead of crash-looping. The job id is stored in the version it produced, so a crash between committing
-the version and moving the file to ``done/`` does not train it twice.
+interrupted too often is failed with a reason instead of crash-looping. The job id is stored in
+the version it produced, so a crash between committing the version and moving the file to
+``done/`` does not train it twice.
 
 Training runs in this process through ``tracker.train.train`` into a staging folder inside
 ``B/models/``; :class:`evotui.versions.VersionStore` then publishes it as ``vNNNN`` atomically.
