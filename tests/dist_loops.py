@@ -114,6 +114,7 @@ def run(kind: str, label: str, out: Path, rank: int, fail_rank: int | None) -> d
         if label == "tracked" and step in SCHEDULE:
             saved[step] = full_state(model)
 
+    torch.manual_seed(1000 + rank)  # every run draws the same dropout masks, unless disturbed
     dist.barrier()
     started = time.perf_counter()
     capture(0)

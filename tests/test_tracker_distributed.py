@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 import torch.multiprocessing as mp
 
 from tracker.capture import CaptureEngine, select_tracked
@@ -69,3 +74,115 @@ def test_two_ranks_share_the_capture_and_only_rank_0_writes(tmp_path: Path) -> N
         assert got["model_output"] == want["model_output"]
         assert got["loss"] == pytest.approx(want["loss"], abs=1e-5)
     assert shared["summary"]["total_examples"] == COUNT
+
+
+# --- sharded hand loops under torchrun (tests/dist_loops.py) -----------------------------------
+
+LOOPS = Path(__file__).with_name("dist_loops.py")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def torchrun(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``torchrun --nproc_per_node 2`` with a short capture timeout: a wait would show in times."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "EVOTUI_CAPTURE_TIMEOUT": "30",
+        "OMP_NUM_THREADS": "1",
+    }
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    command += ["--master_port", str(_free_port()), *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def loops(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """One torchrun launch per wrapper, shared by the tests that read its results."""
+    launched: dict[str, Path] = {}
+
+    def launch(kind: str) -> Path:
+        if kind not in launched:
+            out = tmp_path_factory.mktemp(kind)
+            torchrun([str(LOOPS), kind, str(out)])
+            launched[kind] = out
+        return launched[kind]
+
+    return launch
+
+
+def _same_weights(left: Path, right: Path) -> None:
+    a, b = torch.load(left), torch.load(right)
+    assert sorted(a) == sorted(b)
+    different = [key for key in a if not torch.equal(a[key], b[key])]
+    assert not different, f"weights differ from the untracked run: {different}"
+
+
+def _single_process_capture(weights: Path, step: int, folder: Path) -> dict[str, Any]:
+    """What one process computes from the same saved weights."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import dist_loops
+
+    model = build_tiny_model(seed=1, resid_pdrop=0.1, embd_pdrop=0.1, attn_pdrop=0.1)
+    model.load_state_dict(torch.load(weights), strict=False)
+    engine = CaptureEngine(
+        build_tokenizer(),
+        select_tracked(dist_loops.examples()),
+        dataset="single",
+        snapshots_dir=folder,
+        log=lambda line: None,
+    )
+    result = engine.capture(model, step)
+    assert result is not None
+    return result.snapshot
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["fsdp1", "fsdp2"])
+def test_sharded_hand_loop_tracks_like_one_process(
+    kind: str, loops: Callable[[str], Path], tmp_path: Path
+) -> None:
+    out = loops(kind)
+    result = json.loads((out / "result.json").read_text())
+    # Every scheduled step written once, by rank 0 alone, the baseline included.
+    names = sorted(p.name for p in (out / "tracked").iterdir())
+    assert names == [f"step_{step:06d}.json" for step in (0, 2, 4, 6)]
+    rank0, rank1 = result["tracked"]["logs"]
+    assert sum("Snapshot saved" in line for line in rank0) == 4
+    assert not [line for line in rank1 if "✓" in line or "✗" in line]
+    # Each equals a single-process capture of the weights it was taken from.
+    for step in (0, 2, 4, 6):
+        shared = json.loads((out / "tracked" / f"step_{step:06d}.json").read_text())
+        alone = _single_process_capture(out / f"tracked_step{step}.pt", step, tmp_path)
+        assert [e["example_id"] for e in shared["examples"]] == list(range(COUNT))
+        for got, want in zip(shared["examples"], alone["examples"], strict=True):
+            assert got["model_output"] == want["model_output"]
+            assert got["loss"] == pytest.approx(want["loss"], abs=1e-5)
+    # Training is untouched: the same final weights, bit for bit, as without the tracker.
+    _same_weights(out / "tracked_final.pt", out / "untracked_final.pt")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["fsdp1", "fsdp2"])
+@pytest.mark.parametrize("failing", [0, 1])
+def test_a_rank_failing_mid_decoding_skips_the_step_on_every_rank(
+    kind: str, failing: int, loops: Callable[[str], Path]
+) -> None:
+    out = loops(kind)
+    result = json.loads((out / "result.json").read_text())
+    run = result[f"fail{failing}"]
+    # The failed step is skipped everywhere; the later ones are written.
+    names = sorted(p.name for p in (out / f"fail{failing}").iterdir())
+    assert names == [f"step_{step:06d}.json" for step in (0, 4, 6)]
+    # One line, naming the rank and its error; no other rank says anything.
+    rank0, rank1 = run["logs"]
+    failures = [line for line in rank0 if "✗" in line]
+    assert failures == [
+        f"   ✗ [rank {failing}] Snapshot at step 2 failed: "
+        f"RuntimeError: injected failure on rank {failing} (training goes on)"
+    ]
+    assert not [line for line in rank1 if "✗" in line or "✓" in line]
+    # No rank waited out the capture's 30 s timeout, and training went on undisturbed.
+    assert run["seconds"] < result["untracked"]["seconds"] + 10
+    _same_weights(out / f"fail{failing}_final.pt", out / "untracked_final.pt")
