@@ -76,10 +76,12 @@ def test_two_ranks_share_the_capture_and_only_rank_0_writes(tmp_path: Path) -> N
     assert shared["summary"]["total_examples"] == COUNT
 
 
-# --- sharded hand loops under torchrun (tests/dist_loops.py) -----------------------------------
+# --- training under torchrun: tests/dist_loops.py (hand loops), tests/dist_trainer.py (Trainer) ---
 
-LOOPS = Path(__file__).with_name("dist_loops.py")
 ROOT = Path(__file__).resolve().parents[1]
+# One launch per (script, wrapper): untracked, tracked and two failing runs in each.
+LAUNCHES = [("loops", "fsdp1"), ("loops", "fsdp2"), ("trainer", "ddp"), ("trainer", "fsdp2")]
+# FSDP1 through the Trainer (accelerate) needs an accelerator; the hand loop covers it on CPU.
 
 
 def torchrun(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -98,16 +100,16 @@ def torchrun(args: list[str], timeout: float = 300) -> subprocess.CompletedProce
 
 
 @pytest.fixture(scope="module")
-def loops(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """One torchrun launch per wrapper, shared by the tests that read its results."""
-    launched: dict[str, Path] = {}
+def launched(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Path]:
+    """Each launch once, shared by the tests that read its results."""
+    done: dict[tuple[str, str], Path] = {}
 
-    def launch(kind: str) -> Path:
-        if kind not in launched:
-            out = tmp_path_factory.mktemp(kind)
-            torchrun([str(LOOPS), kind, str(out)])
-            launched[kind] = out
-        return launched[kind]
+    def launch(script: str, kind: str) -> Path:
+        if (script, kind) not in done:
+            out = tmp_path_factory.mktemp(f"{script}-{kind}")
+            torchrun([str(ROOT / "tests" / f"dist_{script}.py"), kind, str(out)])
+            done[script, kind] = out
+        return done[script, kind]
 
     return launch
 
@@ -125,7 +127,9 @@ def _single_process_capture(weights: Path, step: int, folder: Path) -> dict[str,
     import dist_loops
 
     model = build_tiny_model(seed=1, resid_pdrop=0.1, embd_pdrop=0.1, attn_pdrop=0.1)
-    model.load_state_dict(torch.load(weights), strict=False)
+    state = torch.load(weights)
+    state.setdefault("lm_head.weight", state["transformer.wte.weight"])  # tied
+    model.load_state_dict(state)
     engine = CaptureEngine(
         build_tokenizer(),
         select_tracked(dist_loops.examples()),
@@ -138,19 +142,23 @@ def _single_process_capture(weights: Path, step: int, folder: Path) -> dict[str,
     return result.snapshot
 
 
+def _steps(folder: Path) -> list[int]:
+    return sorted(int(p.stem.removeprefix("step_")) for p in folder.iterdir())
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["fsdp1", "fsdp2"])
-def test_sharded_hand_loop_tracks_like_one_process(
-    kind: str, loops: Callable[[str], Path], tmp_path: Path
+@pytest.mark.parametrize(("script", "kind"), LAUNCHES)
+def test_distributed_capture_equals_one_process_and_leaves_training_alone(
+    script: str, kind: str, launched: Callable[[str, str], Path], tmp_path: Path
 ) -> None:
-    out = loops(kind)
+    out = launched(script, kind)
     result = json.loads((out / "result.json").read_text())
     # Every scheduled step written once, by rank 0 alone, the baseline included.
-    names = sorted(p.name for p in (out / "tracked").iterdir())
-    assert names == [f"step_{step:06d}.json" for step in (0, 2, 4, 6)]
+    assert _steps(out / "tracked") == [0, 2, 4, 6]
     rank0, rank1 = result["tracked"]["logs"]
     assert sum("Snapshot saved" in line for line in rank0) == 4
-    assert not [line for line in rank1 if "✓" in line or "✗" in line]
+    assert not [line for line in rank0 + rank1 if "✗" in line]
+    assert not [line for line in rank1 if "✓" in line]
     # Each equals a single-process capture of the weights it was taken from.
     for step in (0, 2, 4, 6):
         shared = json.loads((out / "tracked" / f"step_{step:06d}.json").read_text())
@@ -164,21 +172,20 @@ def test_sharded_hand_loop_tracks_like_one_process(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["fsdp1", "fsdp2"])
+@pytest.mark.parametrize(("script", "kind"), LAUNCHES)
 @pytest.mark.parametrize("failing", [0, 1])
 def test_a_rank_failing_mid_decoding_skips_the_step_on_every_rank(
-    kind: str, failing: int, loops: Callable[[str], Path]
+    script: str, kind: str, failing: int, launched: Callable[[str, str], Path]
 ) -> None:
-    out = loops(kind)
+    out = launched(script, kind)
     result = json.loads((out / "result.json").read_text())
     run = result[f"fail{failing}"]
+    assert run.get("steps", 6) == 6
     # The failed step is skipped everywhere; the later ones are written.
-    names = sorted(p.name for p in (out / f"fail{failing}").iterdir())
-    assert names == [f"step_{step:06d}.json" for step in (0, 4, 6)]
+    assert _steps(out / f"fail{failing}") == [0, 4, 6]
     # One line, naming the rank and its error; no other rank says anything.
     rank0, rank1 = run["logs"]
-    failures = [line for line in rank0 if "✗" in line]
-    assert failures == [
+    assert [line for line in rank0 if "✗" in line] == [
         f"   ✗ [rank {failing}] Snapshot at step 2 failed: "
         f"RuntimeError: injected failure on rank {failing} (training goes on)"
     ]

@@ -146,18 +146,26 @@ def _has_flat_params(model: Any) -> bool:
 
 
 def _fsdp1_root_of(model: Any, fsdp1: type) -> Any:
-    """The FSDP1 wrapper whose wrapped module is ``model``: a wrapper holds it in ``_modules``.
+    """The FSDP1 wrapper whose wrapped module is ``model``.
 
-    Only the referrers of the model are scanned (its wrapper's module dict, then that dict's
-    owner), once per tracker, not the whole heap.
+    A wrapper holds it in its ``_modules`` dict, which its instance ``__dict__`` holds: only
+    dicts on that short path upwards from the model are followed (once per tracker), never the
+    whole heap.
     """
-    for holder in gc.get_referrers(model):
-        owners = [holder]
-        if isinstance(holder, dict):
-            owners += gc.get_referrers(holder)
-        for owner in owners:
-            if isinstance(owner, fsdp1) and getattr(owner, "module", None) is model:
-                return owner
+    frontier: list[Any] = [model]
+    seen: set[int] = {id(model)}
+    for _ in range(3):
+        found: list[Any] = []
+        for item in frontier:
+            for holder in gc.get_referrers(item):
+                if id(holder) in seen:
+                    continue
+                seen.add(id(holder))
+                if isinstance(holder, fsdp1) and getattr(holder, "module", None) is model:
+                    return holder
+                if isinstance(holder, dict):
+                    found.append(holder)
+        frontier = found
     return None
 
 
