@@ -45,7 +45,9 @@ def capture_timeout() -> float:
         return DEFAULT_TIMEOUT_S
 
 
-_groups: dict[int, Any] = {}
+# (the default group, the capture's group): the default group is held, so that a process that
+# destroys and re-creates its process group never gets a stale capture group back.
+_group: tuple[Any, Any] | None = None
 
 
 def capture_group() -> Any:
@@ -57,12 +59,12 @@ def capture_group() -> Any:
     """
     import torch.distributed as dist
 
+    global _group
     default = dist.group.WORLD
-    key = id(default)
-    if key not in _groups:
+    if _group is None or _group[0] is not default:
         timeout = timedelta(seconds=capture_timeout())
-        _groups[key] = dist.new_group(backend="gloo", timeout=timeout)
-    return _groups[key]
+        _group = (default, dist.new_group(backend="gloo", timeout=timeout))
+    return _group[1]
 
 
 # --- which module to call ---------------------------------------------------------------------
