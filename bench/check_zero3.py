@@ -197,6 +197,14 @@ def worker(out: Path) -> int:
     return 0 if not flag.item() else 1
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nproc", type=int, default=0, help="ranks (default: one per GPU)")
@@ -212,6 +220,7 @@ def main() -> None:
         out = Path(args.out or scratch)
         out.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}"]
+        command += ["--master_port", str(free_port())]  # not 29500: another job may hold it
         command += [__file__, "--worker", "--out", str(out)]
         env = {**os.environ, "EVOTUI_CAPTURE_TIMEOUT": "30"}
         raise SystemExit(subprocess.run(command, env=env).returncode)

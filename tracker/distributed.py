@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import os
+import weakref
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -97,12 +98,14 @@ def resolve(model: Any) -> Target:
         if isinstance(model, fsdp1):
             return Target(model, model.module, "fsdp1")
         if any(isinstance(module, fsdp1) for module in model.modules()) or _has_flat_params(model):
-            root = _fsdp1_root_of(model, fsdp1)
+            known = _roots.get(model)
+            root = known() if known is not None else _fsdp1_root_of(model, fsdp1)
             if root is None:
                 raise RuntimeError(
                     "the model is wrapped by FullyShardedDataParallel, but its root wrapper was "
                     "not found: pass the FSDP-wrapped model"
                 )
+            _roots[model] = weakref.ref(root)
             return Target(root, model, "fsdp1")
     fsdp2 = _fsdp2_class()
     if fsdp2 is not None and any(isinstance(module, fsdp2) for module in model.modules()):
@@ -116,7 +119,8 @@ def _unwrap(model: Any) -> Any:
     from torch.nn.parallel import DistributedDataParallel
 
     for _ in range(4):  # DDP(DeepSpeedEngine(...)) and such: a few layers at most
-        if isinstance(model, DistributedDataParallel) or type(model).__name__ == "DeepSpeedEngine":
+        engine = any(cls.__name__ == "DeepSpeedEngine" for cls in type(model).__mro__)
+        if isinstance(model, DistributedDataParallel) or engine:
             model = model.module
         else:
             break
@@ -147,12 +151,16 @@ def _has_flat_params(model: Any) -> bool:
     return any(isinstance(param, FlatParameter) for param in model.parameters())
 
 
+# model -> its FSDP1 root wrapper, found once: the search scans the heap. Weak both ways, so the
+# cache keeps neither alive.
+_roots: weakref.WeakKeyDictionary[Any, weakref.ref[Any]] = weakref.WeakKeyDictionary()
+
+
 def _fsdp1_root_of(model: Any, fsdp1: type) -> Any:
     """The FSDP1 wrapper whose wrapped module is ``model``.
 
     A wrapper holds it in its ``_modules`` dict, which its instance ``__dict__`` holds: only
-    dicts on that short path upwards from the model are followed (once per tracker), never the
-    whole heap.
+    dicts on that short path upwards from the model are followed.
     """
     frontier: list[Any] = [model]
     seen: set[int] = {id(model)}
