@@ -28,7 +28,34 @@ from dist_loops import FAIL_AT_FORWARD, FAIL_STEP, SCHEDULE, STEPS, examples  # 
 
 from tracker.callback import EvolutionCallback  # noqa: E402
 from tracker.tiny import build_tiny_model, build_tokenizer  # noqa: E402
-from tracker.train import _ExampleDataset, _PadCollator, tokenize_examples  # noqa: E402
+from tracker.train import tokenize_examples  # noqa: E402
+
+
+class Rows(torch.utils.data.Dataset):
+    def __init__(self, rows: list[dict[str, list[int]]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, list[int]]:
+        return self.rows[index]
+
+
+def collate(rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+    """Right padding (pad id 0), masked from attention and loss."""
+    width = max(len(row["input_ids"]) for row in rows)
+    ids = torch.zeros((len(rows), width), dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        n = len(row["input_ids"])
+        ids[i, :n], labels[i, :n], mask[i, :n] = (
+            torch.tensor(row["input_ids"]),
+            torch.tensor(row["labels"]),
+            1,
+        )
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
 def full_state(model: Any) -> dict[str, torch.Tensor]:
@@ -137,8 +164,8 @@ def run(kind: str, label: str, out: Path, rank: int, fail_rank: int | None) -> d
         trainer = Trainer(
             model=model,
             args=args,
-            train_dataset=_ExampleDataset(rows),
-            data_collator=_PadCollator(int(tokenizer.pad_token_id or 0)),
+            train_dataset=Rows(rows),
+            data_collator=collate,
             processing_class=tokenizer,
             callbacks=callbacks,
         )
