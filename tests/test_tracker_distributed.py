@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from tracker.capture import CaptureEngine, select_tracked
+from tracker.capture import CaptureEngine, greedy_decode, select_tracked
 from tracker.data import TrainingExample
 from tracker.tiny import build_tiny_model, build_tokenizer
 
@@ -75,6 +75,35 @@ def test_two_ranks_share_the_capture_and_only_rank_0_writes(tmp_path: Path) -> N
         assert got["model_output"] == want["model_output"]
         assert got["loss"] == pytest.approx(want["loss"], abs=1e-5)
     assert shared["summary"]["total_examples"] == COUNT
+
+
+def test_synced_decoding_keeps_stepping_after_its_rows_are_done_and_says_the_same() -> None:
+    """A rank whose rows are all done keeps running forwards until every rank is (the others'
+    all-gathers need them): the extra steps feed padding and change none of its outputs."""
+    tokenizer = build_tokenizer()
+    model = build_tiny_model(seed=1).eval()
+    prompt = tokenizer("1+1?\n", add_special_tokens=False)["input_ids"]
+    ids, mask = torch.tensor([prompt]), torch.ones(1, len(prompt), dtype=torch.long)
+    pad = tokenizer.pad_token_id
+    with torch.inference_mode():
+        free = greedy_decode(model, ids, mask, 12, eos_id=None, pad_id=pad)
+        # Take the first token it emits as EOS: alone, this rank is done after one step.
+        eos = int(free[0, 0])
+        alone = greedy_decode(model, ids, mask, 12, eos_id=eos, pad_id=pad)
+        asked: list[bool] = []
+
+        def others_still_going(done: torch.Tensor) -> bool:
+            asked.append(bool(done.all()))
+            return False
+
+        synced = greedy_decode(
+            model, ids, mask, 12, eos_id=eos, pad_id=pad, finished=others_still_going
+        )
+    assert alone.tolist() == [[eos]]
+    assert synced.shape == (1, 12) and asked == [True] * 11  # done here, stepping for the others
+    assert synced[0].tolist() == [eos] + [pad] * 11
+    decoded = tokenizer.batch_decode(synced, skip_special_tokens=True)
+    assert decoded == tokenizer.batch_decode(alone, skip_special_tokens=True)
 
 
 def _absent_rank_worker(rank: int, world: int, port: int, folder: str) -> None:
