@@ -106,6 +106,30 @@ def test_synced_decoding_keeps_stepping_after_its_rows_are_done_and_says_the_sam
     assert decoded == tokenizer.batch_decode(alone, skip_special_tokens=True)
 
 
+@pytest.mark.parametrize("orig_params", [True, False])
+def test_the_fsdp1_root_is_found_from_the_model_it_wraps(orig_params: bool) -> None:
+    """The Trainer's callbacks get the model from inside the FSDP1 wrapper; forwards must go
+    through the wrapper, which gathers the shards."""
+    import torch.distributed as dist
+    from torch.distributed.fsdp import FullyShardedDataParallel
+
+    from tracker.distributed import resolve
+
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(_free_port())
+    dist.init_process_group("gloo", rank=0, world_size=1)
+    try:
+        inner = build_tiny_model()
+        root = FullyShardedDataParallel(
+            inner, device_id=torch.device("cpu"), use_orig_params=orig_params
+        )
+        for given in (root, inner):
+            target = resolve(given)
+            assert (target.kind, target.call, target.inner) == ("fsdp1", root, inner)
+        assert resolve(build_tiny_model()).kind == "plain"
+    finally:
+        dist.destroy_process_group()
+
+
 def _absent_rank_worker(rank: int, world: int, port: int, folder: str) -> None:
     import torch.distributed as dist
 

@@ -93,23 +93,32 @@ def resolve(model: Any) -> Target:
     wrapped model (the Trainer's callbacks get the model from before wrapping).
     """
     model = _unwrap(model)
+    fsdp2 = _fsdp2_class()
+    if fsdp2 is not None and any(isinstance(module, fsdp2) for module in model.modules()):
+        return Target(model, model, "fsdp2")
     fsdp1 = _fsdp1_class()
     if fsdp1 is not None:
         if isinstance(model, fsdp1):
             return Target(model, model.module, "fsdp1")
-        if any(isinstance(module, fsdp1) for module in model.modules()) or _has_flat_params(model):
+        params = list(model.parameters())
+        # Inside an FSDP1 root: nested units, parameters flattened into the root's flat
+        # parameter (use_orig_params), or none left at all (their flat parameter is the root's).
+        inside = any(isinstance(module, fsdp1) for module in model.modules()) or any(
+            getattr(param, "_fsdp_flattened", False) for param in params
+        )
+        if inside or not params:
             known = _roots.get(model)
-            root = known() if known is not None else _fsdp1_root_of(model, fsdp1)
+            root = known() if known is not None else None
             if root is None:
+                root = _fsdp1_root_of(model, fsdp1)
+            if root is not None:
+                _roots[model] = weakref.ref(root)
+                return Target(root, model, "fsdp1")
+            if inside:
                 raise RuntimeError(
                     "the model is wrapped by FullyShardedDataParallel, but its root wrapper was "
                     "not found: pass the FSDP-wrapped model"
                 )
-            _roots[model] = weakref.ref(root)
-            return Target(root, model, "fsdp1")
-    fsdp2 = _fsdp2_class()
-    if fsdp2 is not None and any(isinstance(module, fsdp2) for module in model.modules()):
-        return Target(model, model, "fsdp2")
     if any(hasattr(param, "ds_id") for param in model.parameters()):
         return Target(model, model, "zero3")
     return Target(model, model, "plain")
@@ -141,14 +150,6 @@ def _fsdp2_class() -> Any:
     except Exception:
         return None
     return FSDPModule
-
-
-def _has_flat_params(model: Any) -> bool:
-    try:
-        from torch.distributed.fsdp._flat_param import FlatParameter
-    except Exception:
-        return False
-    return any(isinstance(param, FlatParameter) for param in model.parameters())
 
 
 # model -> its FSDP1 root wrapper, found once: the search scans the heap. Weak both ways, so the
