@@ -111,7 +111,7 @@ def test_the_fsdp1_root_is_found_from_the_model_it_wraps(orig_params: bool) -> N
     """The Trainer's callbacks get the model from inside the FSDP1 wrapper; forwards must go
     through the wrapper, which gathers the shards."""
     import torch.distributed as dist
-    from torch.distributed.fsdp import FullyShardedDataParallel
+    from torch.distributed.fsdp import FullyShardedDataParallel, ShardingStrategy
 
     from tracker.distributed import resolve
 
@@ -120,7 +120,10 @@ def test_the_fsdp1_root_is_found_from_the_model_it_wraps(orig_params: bool) -> N
     try:
         inner = build_tiny_model()
         root = FullyShardedDataParallel(
-            inner, device_id=torch.device("cpu"), use_orig_params=orig_params
+            inner,
+            device_id=torch.device("cpu"),
+            use_orig_params=orig_params,
+            sharding_strategy=ShardingStrategy.NO_SHARD,  # what one process gets anyway
         )
         for given in (root, inner):
             target = resolve(given)
