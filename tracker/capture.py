@@ -1,13 +1,18 @@
 """One snapshot: batched teacher-forced loss and batched greedy generation on the tracked examples.
 
 The capture is a guest in someone else's training run, so it
-* computes without gradients (``torch.inference_mode``), in eval mode, restoring the mode after;
+* computes without gradients (``torch.no_grad``, never ``inference_mode``: sharded weights'
+  gathered copies, and any buffer a model builds lazily, are reused in training and must not
+  become inference tensors), in eval mode, restoring the mode after;
 * saves and restores every RNG it could touch (python, numpy, torch CPU and CUDA), so the run
   ends with bit-identical weights to the same run without tracking;
 * never raises: any error (a full disk, a read-only folder, out of memory) becomes one log line.
 
-Under ``torch.distributed`` every rank computes an equal share of the examples (all ranks must
-run the same forwards for sharded models), rank 0 gathers the rows and is the only one to write.
+Under ``torch.distributed`` every rank computes an equal share of the examples, rank 0 gathers
+the rows and is the only one to write. With sharded weights (FSDP1, FSDP2, ZeRO-3) every forward
+is a collective, so all ranks run the same forwards in lockstep and decode until every rank is
+done; the ranks agree on the outcome before the gather, so a failure on any rank skips the
+snapshot on all of them (see ``tracker/distributed.py``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,14 @@ from evotui.snapshot import (
 )
 from evotui.text import safe_message
 from tracker.data import TrainingExample
+from tracker.distributed import (
+    Lockstep,
+    LockstepModel,
+    PeerFailed,
+    capture_group,
+    dist_info,
+    resolve,
+)
 from tracker.leftovers import clean_stale_temps
 
 DEFAULT_MAX_EXAMPLES = 100
@@ -158,15 +171,6 @@ def restore_rng(state: RngState) -> None:
         torch.cuda.set_rng_state_all(state.cuda)
 
 
-def _dist_info() -> tuple[int, int]:
-    """``(rank, world_size)``; ``(0, 1)`` outside torch.distributed."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def rank_share(count: int, rank: int, world: int) -> list[int]:
     """This rank's indices: equal-sized contiguous shares, short ones padded with a repeat.
 
@@ -239,13 +243,16 @@ class CaptureEngine:
         self.max_length = max_length
 
     # The pure computation: rows for the examples at ``indices``, no RNG, file or mode handling.
-    def compute_rows(self, model: Any, indices: Sequence[int]) -> list[dict[str, Any]]:
+    # ``lockstep``: sharded weights, decode in step with the other ranks (``model`` then checks
+    # with them before each forward: a LockstepModel).
+    def compute_rows(
+        self, model: Any, indices: Sequence[int], lockstep: Lockstep | None = None
+    ) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
-        distributed = _dist_info()[1] > 1
         for start in range(0, len(indices), self.batch_size):
             batch = list(indices[start : start + self.batch_size])
             losses = self._batch_losses(model, batch)
-            outputs, gen_seconds = self._batch_generate(model, batch, synced=distributed)
+            outputs, gen_seconds = self._batch_generate(model, batch, lockstep=lockstep)
             for index, (loss, token_losses), output in zip(batch, losses, outputs, strict=True):
                 example = self.tracked[index]
                 row: dict[str, Any] = {
@@ -323,7 +330,7 @@ class CaptureEngine:
         return [(sum(v) / len(v), v) if v else (math.nan, []) for v in per_row]
 
     def _batch_generate(
-        self, model: Any, batch: list[int], *, synced: bool = False
+        self, model: Any, batch: list[int], *, lockstep: Lockstep | None = None
     ) -> tuple[list[str], float]:
         from transformers import GenerationConfig
 
@@ -345,23 +352,36 @@ class CaptureEngine:
         )
         started = time.perf_counter()
         new = None
-        if self.fast_greedy and not synced and not self.fast_checked:
-            self._check_fast_greedy(model, batch[0], prompts[0], config)
-        if self.fast_greedy and not synced:
-            try:
-                new = greedy_decode(
-                    model,
-                    ids.to(device),
-                    mask.to(device),
-                    self.max_new_tokens,
-                    eos_id=self.stop_ids,
-                    pad_id=self.pad_id,
-                ).cpu()
-            except Exception:
-                # Some architecture this loop does not suit: `generate` from now on.
-                self.fast_greedy = False
-        if new is None:
-            new = _generate(model, ids.to(device), mask.to(device), config, synced).cpu()
+        if lockstep is not None:
+            # Sharded: every rank steps until all are done (a finished rank feeds padding), and
+            # an error here fails the capture rather than falling back: the others are mid-loop.
+            new = greedy_decode(
+                model,
+                ids.to(device),
+                mask.to(device),
+                self.max_new_tokens,
+                eos_id=self.stop_ids,
+                pad_id=self.pad_id,
+                finished=lambda done: lockstep.check(bool(done.all())),
+            ).cpu()
+        else:
+            if self.fast_greedy and not self.fast_checked:
+                self._check_fast_greedy(model, batch[0], prompts[0], config)
+            if self.fast_greedy:
+                try:
+                    new = greedy_decode(
+                        model,
+                        ids.to(device),
+                        mask.to(device),
+                        self.max_new_tokens,
+                        eos_id=self.stop_ids,
+                        pad_id=self.pad_id,
+                    ).cpu()
+                except Exception:
+                    # Some architecture this loop does not suit: `generate` from now on.
+                    self.fast_greedy = False
+            if new is None:
+                new = _generate(model, ids.to(device), mask.to(device), config).cpu()
         seconds = time.perf_counter() - started
         # Models often have more output rows than the tokenizer has tokens (vocabularies padded to
         # a multiple of 64); such ids decode to nothing rather than crash the decoder.
@@ -392,12 +412,12 @@ class CaptureEngine:
             return
         unstopped = config.__class__.from_dict({**config.to_dict(), "eos_token_id": []})
         try:
-            reference = _generate(model, ids, mask, unstopped, False)
+            reference = _generate(model, ids, mask, unstopped)
         except Exception:  # a model whose generate insists on an EOS: compare as configured
             fast = greedy_decode(
                 model, ids, mask, self.max_new_tokens, eos_id=self.stop_ids, pad_id=self.pad_id
             )
-            reference = _generate(model, ids, mask, config, False)
+            reference = _generate(model, ids, mask, config)
         fast_ids, reference_ids = fast.cpu()[0].tolist(), reference.cpu()[0].tolist()
         # generate stops early when its row is done; pad both to the same length to compare.
         width = max(len(fast_ids), len(reference_ids))
@@ -414,8 +434,9 @@ class CaptureEngine:
         """Compute, gather and write the snapshot for ``step``; never raises.
 
         Returns the result on the writing rank, None elsewhere or on failure (already logged).
+        Under torch.distributed every rank must call it at the same step.
         """
-        rank, world = _dist_info()
+        rank, world = dist_info()
         if world == 1 and not is_main:
             return None
         main = rank == 0 if world > 1 else is_main
@@ -423,28 +444,48 @@ class CaptureEngine:
         if main:
             self.log(f"📸 Capturing evolution snapshot at step {step}")
             self.log(f"   Evaluating {len(self.tracked)} examples...")
+        try:
+            lockstep = Lockstep(capture_group() if world > 1 else None, rank, world)
+        except Exception as exc:  # creating the group is collective: it fails on every rank
+            self._failed(step, rank, world, _one_line(exc))
+            return None
         rng = save_rng()
-        was_training = bool(getattr(model, "training", False))
-        rows: list[dict[str, Any]] | None = None
+        modes: list[tuple[Any, bool]] = [(model, bool(getattr(model, "training", False)))]
+        local: list[tuple[int, dict[str, Any]]] = []
         error: str | None = None
         try:
-            model.eval()
+            target = resolve(model)
+            if target.call is not model:
+                modes.append((target.call, bool(target.call.training)))
+            for module, _ in modes:
+                module.eval()
             share = rank_share(len(self.tracked), rank, world)
-            with torch.inference_mode():
-                local = list(zip(share, self.compute_rows(model, share), strict=True))
-            rows = self._gather(local, world, rank)
+            # no_grad, never inference_mode: an inference tensor that a model caches during the
+            # capture (a sharded parameter's storage, a lazily built buffer) breaks the next
+            # training step ("Inplace update to inference tensor outside InferenceMode").
+            with torch.no_grad():
+                if target.sharded:
+                    rows = self.compute_rows(LockstepModel(target, lockstep), share, lockstep)
+                else:
+                    rows = self.compute_rows(target.call, share)
+            local = list(zip(share, rows, strict=True))
+        except PeerFailed:
+            pass  # the closing agreement below already knows which rank failed
         except Exception as exc:  # anything at all: the run must go on
             error = _one_line(exc)
             _free_cuda_memory()
         finally:
-            model.train(was_training)
+            for module, training in reversed(modes):
+                module.train(training)
             restore_rng(rng)
-        if error is None and world > 1:
-            error = self._gathered_error  # another rank failed
-        if not main:
-            return None
-        if error is not None or rows is None:
-            self.log(f"   ✗ Snapshot at step {step} failed: {error} (training goes on)")
+        if world == 1:
+            if error is not None:
+                self._failed(step, rank, world, error)
+                return None
+            rows = [row for _, row in local]
+        else:
+            rows = self._agree_and_gather(step, rank, world, lockstep, local, error)
+        if not main or rows is None:
             return None
         try:
             return self._write(step, rows, time.perf_counter() - started)
@@ -452,26 +493,60 @@ class CaptureEngine:
             self.log(f"   ✗ Snapshot at step {step} not saved: {_one_line(exc)} (training goes on)")
             return None
 
-    _gathered_error: str | None = None
+    def _failed(self, step: int, rank: int, world: int, error: str) -> None:
+        who = f"[rank {rank}] " if world > 1 else ""
+        self.log(f"   ✗ {who}Snapshot at step {step} failed: {error} (training goes on)")
 
-    def _gather(
-        self, local: list[tuple[int, dict[str, Any]]], world: int, rank: int
+    def _agree_and_gather(
+        self,
+        step: int,
+        rank: int,
+        world: int,
+        lockstep: Lockstep,
+        local: list[tuple[int, dict[str, Any]]],
+        error: str | None,
     ) -> list[dict[str, Any]] | None:
-        self._gathered_error = None
-        if world == 1:
-            return [row for _, row in local]
+        """All ranks agree on the outcome; then rank 0 gets every row, or every failed rank's error.
+
+        Both the agreement and the gather run on the capture's own group, bounded by its timeout;
+        each rank enters the gather only once all have agreed that it will happen.
+        """
         import torch.distributed as dist
 
+        try:
+            failed = lockstep.agree(error is not None)
+        except Exception as exc:  # a timeout: a rank is gone or stuck; nothing more to agree on
+            self._failed(step, rank, world, error or f"no agreement: {_one_line(exc)}")
+            return None
+        group = lockstep.group
+        if failed:
+            errors: list[Any] | None = [None] * world if rank == 0 else None
+            try:
+                dist.gather_object(error, errors, dst=0, group=group)
+            except Exception:
+                if error is not None:
+                    self._failed(step, rank, world, error)  # not sent to rank 0: said here
+                return None
+            if errors is not None:  # rank 0 speaks for every rank, so each error appears once
+                for who in failed:
+                    self._failed(step, who, world, errors[who] or "no error received")
+            return None
         parts: list[Any] | None = [None] * world if rank == 0 else None
-        dist.gather_object(local, parts, dst=0)
-        if rank != 0 or parts is None:
+        try:
+            dist.gather_object(local, parts, dst=0, group=group)
+        except Exception as exc:
+            self._failed(step, rank, world, f"gather: {_one_line(exc)}")
+            return None
+        if parts is None:
             return None
         by_index: dict[int, dict[str, Any]] = {}
         for part in parts:
             for index, row in part or []:
                 by_index.setdefault(index, row)  # padding repeats are dropped here
         if len(by_index) != len(self.tracked):
-            self._gathered_error = f"gathered {len(by_index)} of {len(self.tracked)} examples"
+            self._failed(
+                step, rank, world, f"gathered {len(by_index)} of {len(self.tracked)} examples"
+            )
             return None
         return [by_index[index] for index in range(len(self.tracked))]
 
@@ -508,12 +583,10 @@ class CaptureEngine:
         )
 
 
-def _generate(
-    model: Any, ids: torch.Tensor, mask: torch.Tensor, config: Any, synced: bool
-) -> torch.Tensor:
+def _generate(model: Any, ids: torch.Tensor, mask: torch.Tensor, config: Any) -> torch.Tensor:
     """``model.generate``'s new tokens for left-padded prompts."""
     out = model.generate(
-        input_ids=ids, attention_mask=mask, generation_config=config, synced_gpus=synced
+        input_ids=ids, attention_mask=mask, generation_config=config
     )
     return out[:, ids.shape[1] :]
 
@@ -575,6 +648,7 @@ def greedy_decode(
     *,
     eos_id: int | Sequence[int] | None,
     pad_id: int,
+    finished: Callable[[torch.Tensor], bool] | None = None,
 ) -> torch.Tensor:
     """Batched greedy decoding of left-padded prompts with the KV cache: the new tokens only.
 
@@ -582,6 +656,10 @@ def greedy_decode(
     ``pad_id`` after their EOS, any id of ``eos_id``), without its per-step machinery (logits
     processors, stopping criteria, output bookkeeping), which dominates a small model's decoding
     time.
+
+    ``finished(done)`` says whether decoding is over; by default when every row is done. With
+    sharded weights it asks all ranks, so that a rank whose rows are done keeps running the
+    forwards the others' all-gathers need (``generate(synced_gpus=True)`` does the same).
     """
     cache_arg = cache_keyword(model)
     stops = [eos_id] if isinstance(eos_id, int) else list(eos_id or [])
@@ -606,7 +684,7 @@ def greedy_decode(
         produced.append(token)
         if stops:
             done |= torch.isin(token, stop_tensor)
-        if step == max_new_tokens - 1 or bool(done.all()):
+        if step == max_new_tokens - 1 or (finished or _all_done)(done):
             break
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         last = last + 1
@@ -624,6 +702,10 @@ def greedy_decode(
 
 
 # --- small helpers ----------------------------------------------------------------------------
+
+
+def _all_done(done: torch.Tensor) -> bool:
+    return bool(done.all())
 
 
 def similarity(output: str, expected: str) -> float:
