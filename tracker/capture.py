@@ -585,9 +585,7 @@ class CaptureEngine:
 
 def _generate(model: Any, ids: torch.Tensor, mask: torch.Tensor, config: Any) -> torch.Tensor:
     """``model.generate``'s new tokens for left-padded prompts."""
-    out = model.generate(
-        input_ids=ids, attention_mask=mask, generation_config=config
-    )
+    out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
     return out[:, ids.shape[1] :]
 
 
