@@ -16,9 +16,11 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from tracker.capture import CaptureEngine, greedy_decode, select_tracked
+from tracker.capture import CaptureEngine, greedy_decode, select_tracked, stop_ids
 from tracker.data import TrainingExample
 from tracker.tiny import build_tiny_model, build_tokenizer
+from tracker.train import tokenize_examples
+from tracker.trainer_data import tracked_from_trainer
 
 COUNT = 9  # odd, so one rank's share is padded
 
@@ -217,8 +219,11 @@ def _same_weights(left: Path, right: Path) -> None:
     assert not different, f"weights differ from the untracked run: {different}"
 
 
-def _single_process_capture(weights: Path, step: int, folder: Path) -> dict[str, Any]:
-    """What one process computes from the same saved weights."""
+def _single_process_capture(
+    weights: Path, step: int, folder: Path, trainer: bool = False
+) -> dict[str, Any]:
+    """What one process computes from the same saved weights (and the same tracked token ids:
+    inside a Trainer those are its own rows, the answer with the EOS it trains on)."""
     sys.path.insert(0, str(ROOT / "tests"))
     import dist_loops
 
@@ -226,9 +231,23 @@ def _single_process_capture(weights: Path, step: int, folder: Path) -> dict[str,
     state = torch.load(weights)
     state.setdefault("lm_head.weight", state["transformer.wte.weight"])  # tied
     model.load_state_dict(state)
+    tokenizer = build_tokenizer()
+    tracked = select_tracked(dist_loops.examples())
+    if trainer:
+        rows = tokenize_examples(dist_loops.examples(), tokenizer, 256)
+        tracked = tracked_from_trainer(
+            tokenizer,
+            rows,
+            dist_loops.examples(),
+            stops=stop_ids(model, tokenizer),
+            trl=False,
+            max_examples=None,
+            seed=0,
+            log=lambda line: None,
+        )
     engine = CaptureEngine(
-        build_tokenizer(),
-        select_tracked(dist_loops.examples()),
+        tokenizer,
+        tracked,
         dataset="single",
         snapshots_dir=folder,
         log=lambda line: None,
@@ -258,7 +277,9 @@ def test_distributed_capture_equals_one_process_and_leaves_training_alone(
     # Each equals a single-process capture of the weights it was taken from.
     for step in (0, 2, 4, 6):
         shared = json.loads((out / "tracked" / f"step_{step:06d}.json").read_text())
-        alone = _single_process_capture(out / f"tracked_step{step}.pt", step, tmp_path)
+        alone = _single_process_capture(
+            out / f"tracked_step{step}.pt", step, tmp_path, trainer=script == "trainer"
+        )
         assert [e["example_id"] for e in shared["examples"]] == list(range(COUNT))
         for got, want in zip(shared["examples"], alone["examples"], strict=True):
             assert got["model_output"] == want["model_output"]

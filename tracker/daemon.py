@@ -392,8 +392,11 @@ class Daemon:
         versions = self.store.versions() + self.store.backups()
         referenced = {str(v.meta.get("snapshot_dir") or "") for v in versions}
         if own and folder_name_problem(own) is None:  # checked again: this removes a folder
-            if (Path("data/evolution_snapshots") / own).as_posix() not in referenced:
-                shutil.rmtree(self.snapshots_root / own, ignore_errors=True)
+            folder = self.snapshots_root / own
+            # And once more on the resolved path: nothing outside snapshots_root is ever removed.
+            inside = folder.resolve().parent == self.snapshots_root.resolve()
+            if inside and (Path("data/evolution_snapshots") / own).as_posix() not in referenced:
+                shutil.rmtree(folder, ignore_errors=True)
                 return str(own)
         if folder_name_problem(stem) is not None:  # "...jsonl" has the stem ".."
             stem = file_name_part(stem)

@@ -473,13 +473,20 @@ def test_15_wrong_types_in_state_json_are_one_line_before_any_training(
 # 16. A job record saying snapshot_name ".." -----------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", ["..", ".", "../../..", "/etc", "", 7])
+# "ABSOLUTE" stands for an absolute path to a folder of this test's own: never a real system path
+# such as /etc, which a regression (or this test run against the old code) would delete.
+@pytest.mark.parametrize("bad", ["..", ".", "../../..", "ABSOLUTE", "", 7])
 def test_16_a_bad_snapshot_name_in_a_job_record_deletes_nothing(
     bad: object, tmp_path: Path, fake: FakeTrain
 ) -> None:
     (tmp_path / "data/evolution_snapshots").mkdir(parents=True)
     precious = tmp_path / "data/precious.txt"
     precious.write_text("keep me")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("keep me too")
+    if bad == "ABSOLUTE":
+        bad = str(outside)
     (tmp_path / "processing").mkdir()
     (tmp_path / "processing/a.jsonl").write_text(GOOD)
     job = {"id": "abc", "name": "a.jsonl", "attempts": 1, "snapshot_name": bad}
@@ -487,6 +494,7 @@ def test_16_a_bad_snapshot_name_in_a_job_record_deletes_nothing(
     lines: list[str] = []
     _daemon(tmp_path, lines).run()
     assert precious.read_text() == "keep me"
+    assert (outside / "precious.txt").read_text() == "keep me too"
     assert (tmp_path / "done/a.jsonl").is_file()
     assert fake.calls[0].dataset_name == "a"
 
