@@ -32,17 +32,16 @@ from evotui import dynamics
 from evotui.index import (
     SORTS,
     STATUS_FILTERS,
+    FolderError,
     RunIndex,
     StepView,
     discover_datasets,
-    export_bytes,
-    export_rows,
     folder_kind,
     order_rows,
     run_dynamics,
     step_view,
 )
-from evotui.messages import FilesChanged, IndexChanged, IndexProgress
+from evotui.messages import FilesChanged, IndexChanged, IndexProgress, StepLoaded
 from evotui.snapshot import write_bytes_atomic
 from evotui.widgets.example_list import ExampleList, header_text
 from evotui.widgets.header import Line, RunHeader
@@ -171,6 +170,7 @@ class EvotuiApp(App[int]):
         self._dyn: tuple[int, list[dynamics.ExampleDynamics]] | None = None
         self._timeline_key: tuple[int, int | None, int] | None = None
         self._watching: tuple[Path, bool] | None = None
+        self._wanted: int | None = None  # a step asked for and being read by a worker
         self._changes_lock = threading.Lock()
         self._changed: set[str] | None = set()
 
@@ -261,23 +261,36 @@ class EvotuiApp(App[int]):
 
     def open_dataset(self, folder: Path) -> None:
         index = RunIndex(folder)
-        index.scan(quick=True)  # names only: each file is stat'ed when read
         self.index = index
         self._dyn = None
         self.current_step = None
-        # The latest good snapshot first: that is what the person came to see.
-        for step in reversed(index.steps()):
-            if index.ingest(step, keep=True):
-                self.current_step = step
-                break
+        self._wanted = None
         self.follow = True
-        self.drain_notices()
         self.refresh_views()
         self.start_watch(folder, recursive=False)
-        # Read the rest once the latest step is on screen (the first paint must not compete).
-        self.call_after_refresh(self.set_timer, FILL_DELAY_S, self.fill)
+        self._open(index)
 
-    # -- background work ---------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="fill")
+    def _open(self, index: RunIndex) -> None:
+        """List the run and read its latest good snapshot (that is what the person came to see),
+        then the rest, newest first: all off the UI thread."""
+        try:
+            index.scan(quick=True)  # names only: each file is stat'ed when read
+        except FolderError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", timeout=15)
+            return
+        for key in index.pending():
+            if index is not self.index:
+                return
+            if index.ingest(key):
+                break
+        self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
+        # The first paint must not compete with the fill.
+        time.sleep(FILL_DELAY_S)
+        self._fill_index(index)
+
+        # -- background work ---------------------------------------------------------------------
+
     def start_watch(self, folder: Path, recursive: bool) -> None:
         if self._watching == (folder, recursive):
             return  # already watching it: restarting would drop events in between
@@ -314,9 +327,10 @@ class EvotuiApp(App[int]):
 
     @work(thread=True, exclusive=True, group="fill")
     def fill(self) -> None:
-        index = self.index
-        if index is None:
-            return
+        if self.index is not None:
+            self._fill_index(self.index)
+
+    def _fill_index(self, index: RunIndex) -> None:
         worker = get_current_worker()
         last = time.monotonic()
         for step in index.pending():
@@ -328,6 +342,17 @@ class EvotuiApp(App[int]):
                 self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
         self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
 
+    @work(thread=True, exclusive=False, group="load")
+    def _load(self, index: RunIndex, step: int) -> None:
+        """Read the file of one step and of the one before it (its changes are shown), off the UI
+        thread; the UI moves there once both are in."""
+        steps = index.steps()
+        if step in steps:
+            position = steps.index(step)
+            for wanted in steps[max(0, position - 1) : position + 1]:
+                index.step_data(wanted)
+        self.post_message(StepLoaded(step))
+
     @work(thread=True, exclusive=True, group="rescan")
     def rescan(self) -> None:
         index = self.index
@@ -336,12 +361,16 @@ class EvotuiApp(App[int]):
             self.call_from_thread(self._rescan_waiting)
             return
         paths = self._take_changes()
-        result = index.scan(paths)  # just the files the watcher saw, or everything
+        try:
+            result = index.scan(paths)  # just the files the watcher saw, or everything
+        except FolderError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", timeout=15)
+            return
         if not result.any:
             return
         # The newest new file is read here, so it is on screen without waiting for the fill.
         for step in index.pending()[:1]:
-            index.ingest(step, keep=True)
+            index.ingest(step)
         self.post_message(IndexChanged(result.added, result.changed, result.removed))
 
     def _rescan_waiting(self) -> None:
@@ -372,6 +401,9 @@ class EvotuiApp(App[int]):
         self.refresh_views()
 
     def on_index_progress(self, message: IndexProgress) -> None:
+        index = self.index
+        if index is not None and self.current_step is None and self._wanted is None:
+            self.current_step = self._good_step(len(index.steps()) - 1)
         self.drain_notices()
         self.refresh_views()
 
@@ -379,22 +411,23 @@ class EvotuiApp(App[int]):
         if self.index is None:
             return
         for notice in self.index.drain_notices():
-            self.notify(str(notice), title="Skipped a bad snapshot file", severity="warning")
+            title = "Skipped a bad snapshot file" if notice.kind == "skipped" else "Snapshot file"
+            self.notify(str(notice), title=title, severity="warning")
 
     # -- the current step --------------------------------------------------------------------
     def _good_step(self, position: int) -> int | None:
-        """The step at a position in the step list, skipping files that turn out to be bad."""
+        """The loaded step nearest to a position in the step list, looking back first (never
+        reads: a step not read yet is asked of a worker and shown when it is in)."""
         index = self.index
         if index is None:
             return None
-        for _ in range(len(index.steps()) + 1):
-            steps = index.steps()
-            if not steps:
-                return None
-            position = max(0, min(position, len(steps) - 1))
-            step = steps[position]
-            if index.step_data(step) is not None:
-                return step
+        steps = index.steps()
+        if not steps:
+            return None
+        position = max(0, min(position, len(steps) - 1))
+        for candidate in [*steps[position::-1], *steps[position + 1 :]]:
+            if index.loaded(candidate) is not None:
+                return candidate
         return None
 
     def _nearest(self, step: int | None) -> int | None:
@@ -408,21 +441,41 @@ class EvotuiApp(App[int]):
         return self._good_step(earlier[-1] if earlier else 0)
 
     def _position(self) -> int:
-        if self.index is None or self.current_step is None:
+        """Where the UI is in the step list: the step asked for if it is still being read."""
+        if self.index is None:
             return -1
+        step = self._wanted if self._wanted is not None else self.current_step
         steps = self.index.steps()
-        return steps.index(self.current_step) if self.current_step in steps else -1
+        return steps.index(step) if step in steps else -1
 
     def go_to(self, position: int, follow: bool | None = None) -> None:
-        if self.index is None:
+        index = self.index
+        if index is None or not index.steps():
             return
-        step = self._good_step(position)
-        if step is None:
-            return
-        self.current_step = step
+        steps = index.steps()
+        step = steps[max(0, min(position, len(steps) - 1))]
         if follow is not None:
             self.follow = follow
+        previous = steps[steps.index(step) - 1] if steps.index(step) > 0 else None
+        if index.loaded(step) is None or (previous is not None and index.loaded(previous) is None):
+            self._wanted = step  # shown once a worker has read it (and the step before it)
+            self._load(index, step)
+            return
+        self._wanted = None
+        self.current_step = step
         self.drain_notices()
+        self.refresh_views()
+
+    def on_step_loaded(self, message: StepLoaded) -> None:
+        index = self.index
+        if index is None or message.step != self._wanted:
+            return
+        self._wanted = None
+        self.drain_notices()
+        if index.loaded(message.step) is not None:
+            self.current_step = message.step
+        elif self.current_step not in index.steps():
+            self.current_step = self._nearest(message.step)
         self.refresh_views()
 
     def action_prev_step(self) -> None:
@@ -505,10 +558,16 @@ class EvotuiApp(App[int]):
         if index is None or view is None:
             self.notify("Nothing to export yet.", severity="warning")
             return
+        data_at = index.loaded(view.step)
+        if data_at is None:
+            self.notify("Nothing to export yet.", severity="warning")
+            return
         name = f"evotui-{index.dataset}-step{view.step:06d}.{fmt}"
         path = Path.cwd() / name
         try:
-            data = export_bytes(export_rows(index, view, self.cols), fmt)
+            from evotui.export import export_step
+
+            data = export_step(index, data_at, fmt, self.cols)
             write_bytes_atomic(path, data)
         except OSError as exc:
             self.notify(f"Export failed: {exc}", severity="error")

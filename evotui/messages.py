@@ -34,3 +34,10 @@ class IndexChanged(Message):
     added: list[int]
     changed: list[int]
     removed: list[int]
+
+
+@dataclass
+class StepLoaded(Message):
+    """A worker read the snapshot of a step the UI asked for (it may have turned out bad)."""
+
+    step: int

@@ -17,25 +17,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from evotui.commands.summary import report_problems
+    from evotui.commands.summary import load_for_command
     from evotui.errors import EvotuiError
-    from evotui.run import EXPORT_COLUMNS, export_rows, load_run, snapshot_rows
+    from evotui.export import export_step
     from evotui.snapshot import write_bytes_atomic
 
-    run_ = load_run(args.dir)
-    report_problems(run_, "export")
-    if not run_.snapshots:
-        raise EvotuiError(f"{args.dir}: no usable snapshots (step_*.json)")
+    run_ = load_for_command(args.dir, "export")
+    index = run_.index
     chunks = (
-        export_rows(snapshot_rows(snap), args.format, EXPORT_COLUMNS, header=index == 0)
-        for index, snap in enumerate(run_.snapshots)
+        export_step(index, index.data[step], args.format, header=position == 0)
+        for position, step in enumerate(run_.steps)
     )
     if args.output:
         try:
             write_bytes_atomic(args.output, b"".join(chunks))
         except OSError as exc:
             raise EvotuiError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
-        rows = sum(len(snap.examples) for snap in run_.snapshots)
+        rows = sum(index.data[step].total for step in run_.steps)
         print(f"wrote {rows} rows to {args.output}", file=sys.stderr)
         return 0
     out = sys.stdout.buffer
