@@ -37,6 +37,7 @@ from evotui.index import (
     StepView,
     discover_datasets,
     folder_kind,
+    list_step_files,
     order_rows,
     run_dynamics,
     step_view,
@@ -239,6 +240,10 @@ class EvotuiApp(App[int]):
         elif kind == "parent":
             self.show_chooser(target)
         else:
+            try:
+                list_step_files(target)
+            except FolderError as exc:  # there but unreadable: say so, and keep watching
+                self.notify(str(exc), severity="error", timeout=15)
             self.progress = ""
             self.refresh_views()
             self.start_watch(target, recursive=True)
@@ -402,7 +407,13 @@ class EvotuiApp(App[int]):
 
     def on_index_progress(self, message: IndexProgress) -> None:
         index = self.index
-        if index is not None and self.current_step is None and self._wanted is None:
+        if (
+            index is not None
+            and self._wanted is None
+            and (self.follow or self.current_step is None)
+        ):
+            # Following: the latest step, which may only now be known (a file named as an
+            # early step can hold a later one).
             self.current_step = self._good_step(len(index.steps()) - 1)
         self.drain_notices()
         self.refresh_views()
