@@ -289,6 +289,7 @@ class EvotuiApp(App[int]):
                 return
             if index.ingest(key):
                 break
+        index.matrices()
         self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
         # The first paint must not compete with the fill.
         time.sleep(FILL_DELAY_S)
@@ -343,8 +344,10 @@ class EvotuiApp(App[int]):
                 return
             index.ingest(step)
             if time.monotonic() - last >= PROGRESS_EVERY_S:
+                index.matrices()  # built here, not on the UI thread
                 last = time.monotonic()
                 self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
+        index.matrices()
         self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
 
     @work(thread=True, exclusive=False, group="load")
@@ -356,6 +359,7 @@ class EvotuiApp(App[int]):
             position = steps.index(step)
             for wanted in steps[max(0, position - 1) : position + 1]:
                 index.step_data(wanted)
+        index.matrices()
         self.post_message(StepLoaded(step))
 
     @work(thread=True, exclusive=True, group="rescan")
@@ -376,6 +380,7 @@ class EvotuiApp(App[int]):
         # The newest new file is read here, so it is on screen without waiting for the fill.
         for step in index.pending()[:1]:
             index.ingest(step)
+        index.matrices()
         self.post_message(IndexChanged(result.added, result.changed, result.removed))
 
     def _rescan_waiting(self) -> None:
@@ -753,7 +758,7 @@ class EvotuiApp(App[int]):
         waiting = f"waiting for snapshots in {self.target}"
         header = self.main.query_one(RunHeader)
         header.set_state(dataset, view, self.follow, self.progress, waiting)
-        mats = index.matrices() if index is not None else None
+        mats = index.matrices_now() if index is not None else None
         timeline = self.main.query_one(Timeline)
         key = (index.version if index else -1, self.current_step, timeline.size.width)
         if key != self._timeline_key:

@@ -22,6 +22,7 @@ which timelines, sparklines, dynamics, histories, summaries and exports are cut.
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import stat
@@ -185,6 +186,10 @@ class RunIndex:
         self._noticed: set[tuple[str, tuple[int, int] | None, str]] = set()
         self._strings: dict[str, str] = {}
         self._lock = threading.RLock()
+        # Bumped only when the set of steps may change (files come or go, a file turns out bad,
+        # a duplicate, or another step than its name): reading a file as expected does not, so
+        # steps() stays cached during the background fill of a big run.
+        self._steps_version = 0
         self._steps_cache: tuple[int, list[int]] = (-1, [])
         self._matrix_cache: tuple[int, Matrices] | None = None
         self._last_ids: list[int] = []
@@ -232,6 +237,7 @@ class RunIndex:
                     changed.append(key)
             if added or changed or removed:
                 self.version += 1
+                self._steps_version += 1
         return ScanResult(sorted(added), sorted(changed), sorted(removed))
 
     def _stat_paths(
@@ -263,6 +269,7 @@ class RunIndex:
         state = self.files.get(key)
         if state is None:
             return
+        self._steps_version += 1
         self.skipped.pop(state.path, None)
         self.warnings.pop(state.path, None)
         if state.step is not None and self.owner.get(state.step) == key:
@@ -278,14 +285,14 @@ class RunIndex:
         """Every step not known to be bad, in order: read files by their training_step, files
         not read yet by the step in their name."""
         with self._lock:
-            if self._steps_cache[0] != self.version:
+            if self._steps_cache[0] != self._steps_version:
                 good: set[int] = set()
                 for key, state in self.files.items():
                     if state.status == OK and state.step is not None:
                         good.add(state.step)
                     elif state.status == PENDING:
                         good.add(key)
-                self._steps_cache = (self.version, sorted(good))
+                self._steps_cache = (self._steps_version, sorted(good))
             return self._steps_cache[1]
 
     def latest(self) -> int | None:
@@ -357,6 +364,7 @@ class RunIndex:
                 current.status = BAD
                 self._notice(path, stamp, problem or "unreadable", "skipped")
                 self.version += 1
+                self._steps_version += 1
                 return False
             self._take(key, current, cols)
             self.version += 1
@@ -365,6 +373,8 @@ class RunIndex:
     def _take(self, key: int, state: FileState, cols: SnapshotColumns) -> None:
         step = cols.training_step
         state.step = step
+        if step != key or step in self.owner:
+            self._steps_version += 1
         owner_key = self.owner.get(step)
         if owner_key is not None and owner_key != key:
             owner = self.files[owner_key]
@@ -528,6 +538,43 @@ class RunIndex:
                 self._matrix_cache = (version, result)
         return result
 
+    def matrices_now(self) -> Matrices:
+        """:meth:`matrices` as last built, for the UI thread: stacking 50,000 rows on every
+        repaint would freeze it, so the workers rebuild them (:meth:`matrices`) before they tell
+        the UI something changed, and the UI takes what is there (built now only if none is)."""
+        with self._lock:
+            cached = self._matrix_cache
+        return cached[1] if cached is not None else self.matrices()
+
+    def history_window(
+        self, example_id: int, around: int, size: int, mats: Matrices | None = None
+    ) -> tuple[list[HistoryRow], int, int]:
+        """At most ``size`` rows of an example's history, centred on step ``around``; also the
+        position of the first row and the length of the whole history. Vectorised over the
+        steps: only the rows returned become Python objects."""
+        col = self.col_of.get(example_id)
+        mats = mats if mats is not None else self.matrices_now()
+        if col is None or col >= mats.present.shape[1]:
+            return [], 0, 0
+        where = np.flatnonzero(mats.present[:, col])
+        steps = np.asarray(mats.steps, dtype=np.int64)[where]
+        position = int(np.searchsorted(steps, around))
+        start = max(0, min(position - size // 2, len(where) - size))
+        rows: list[HistoryRow] = []
+        for i in where[start : start + size].tolist():
+            step = mats.steps[i]
+            data = self.data.get(step)
+            rows.append(
+                HistoryRow(
+                    step=step,
+                    output=(data.outputs[col] if data is not None else None) or "",
+                    loss=float(mats.loss[i, col]),
+                    similarity=float(mats.similarity[i, col]),
+                    correct=bool(mats.correct[i, col]),
+                )
+            )
+        return rows, start, len(where)
+
     def history(self, example_id: int) -> list[HistoryRow]:
         """One example across every loaded snapshot, in step order."""
         col = self.col_of.get(example_id)
@@ -573,11 +620,20 @@ def folder_kind(path: str | os.PathLike[str]) -> str:
     folder = Path(path)
     if not folder.is_dir():
         return "missing"
-    if snapshot_files(folder):
+    if has_step_files(folder):
         return "dataset"
     if discover_datasets(folder):
         return "parent"
     return "empty"
+
+
+def has_step_files(folder: str | os.PathLike[str]) -> bool:
+    """Whether the folder holds a ``step_*.json`` entry (stops at the first one)."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(step_from_filename(entry.name) is not None for entry in entries)
+    except OSError:
+        return False
 
 
 def discover_datasets(parent: str | os.PathLike[str]) -> list[DatasetInfo]:
@@ -658,10 +714,10 @@ def step_view(index: RunIndex, step: int) -> StepView | None:
         delta = np.full(n, np.nan, dtype=np.float32)
         regressed = np.zeros(n, dtype=bool)
     # Status uses every loaded snapshot up to this step (more appear as the background fill runs).
-    mats = index.matrices()
-    upto = [i for i, s in enumerate(mats.steps) if s <= step]
-    if upto and mats.steps[upto[-1]] == step:
-        history = mats.correct[: upto[-1] + 1]
+    mats = index.matrices_now()
+    upto = bisect.bisect_right(mats.steps, step)
+    if upto and mats.steps[upto - 1] == step and mats.correct.shape[1] == n:
+        history = mats.correct[:upto]
         status = dynamics.example_statuses(history)
     else:
         status = [dynamics.LEARNED if c else dynamics.NOT_YET for c in correct]
@@ -761,7 +817,7 @@ def order_rows(
 
 
 def run_dynamics(index: RunIndex) -> list[dynamics.ExampleDynamics]:
-    mats = index.matrices()
+    mats = index.matrices_now()
     correct = np.where(mats.present, mats.correct.astype(float), np.nan)
     return dynamics.compute_dynamics(mats.steps, mats.loss, correct, index.example_ids)
 
