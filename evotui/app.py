@@ -279,11 +279,16 @@ class EvotuiApp(App[int]):
     def _open(self, index: RunIndex) -> None:
         """List the run and read its latest good snapshot (that is what the person came to see),
         then the rest, newest first: all off the UI thread."""
+        from evotui.cache import load_cache
+
         try:
-            index.scan(quick=True)  # names only: each file is stat'ed when read
+            index.scan()
         except FolderError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", timeout=15)
             return
+        if load_cache(index):  # a run read before and unchanged: no parsing at all
+            index.matrices()
+            self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
         for key in index.pending():
             if index is not self.index:
                 return
@@ -349,6 +354,12 @@ class EvotuiApp(App[int]):
                 self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
         index.matrices()
         self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
+        if index.reads and not index.pending():
+            from evotui.cache import save_cache
+
+            reads = index.reads
+            save_cache(index)  # the next open of this run (viewer or command) starts from here
+            index.reads -= reads
 
     @work(thread=True, exclusive=False, group="load")
     def _load(self, index: RunIndex, step: int) -> None:

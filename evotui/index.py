@@ -180,6 +180,7 @@ class RunIndex:
         self.expected: list[str] = []
         self.col_of: dict[int, int] = {}
         self.version = 0  # bumped on every change, so derived views know when to recompute
+        self.reads = 0  # files read from disk (not taken from the cache)
         self.skipped: dict[str, Notice] = {}  # path -> why, for files skipped right now
         self.warnings: dict[str, Notice] = {}  # path -> the oddity, for files read with one
         self._notices: list[Notice] = []
@@ -193,7 +194,12 @@ class RunIndex:
         self._steps_cache: tuple[int, list[int]] = (-1, [])
         self._matrix_cache: tuple[int, Matrices] | None = None
         self._last_ids: list[int] = []
-        self._last_order: np.ndarray = np.zeros(0, dtype=np.int64)
+        self._last_layout: tuple[np.ndarray, list[str], list[str], bool] = (
+            np.zeros(0, dtype=np.int64),
+            [],
+            [],
+            True,
+        )
 
     # -- files ------------------------------------------------------------------------------
     def scan(
@@ -351,6 +357,7 @@ class RunIndex:
                 problem = "not a regular file"
         cols: SnapshotColumns | None = None
         if problem is None:
+            self.reads += 1
             try:
                 cols = read_columns(path)
             except SnapshotError as exc:
@@ -417,7 +424,9 @@ class RunIndex:
     def _step_data(self, cols: SnapshotColumns) -> StepData:
         ids = cols.example_ids
         if ids == self._last_ids:
-            order = self._last_order  # the usual case: the same tracked set as the last file
+            # The usual case: the same tracked set as the last file (columns and their first
+            # seen texts are fixed once assigned, so what was derived from them still holds).
+            order, canon_inputs, canon_expected, identity = self._last_layout
         else:
             col_of = self.col_of
             order_list = []
@@ -430,18 +439,19 @@ class RunIndex:
                     self.expected.append(self._intern(expected))
                 order_list.append(col)
             order = np.array(order_list, dtype=np.int64)
-            self._last_ids, self._last_order = ids, order
+            canon_inputs = [self.inputs[c] for c in order_list]
+            canon_expected = [self.expected[c] for c in order_list]
+            identity = order_list == list(range(len(order_list)))
+            self._last_ids = ids
+            self._last_layout = (order, canon_inputs, canon_expected, identity)
         n = len(self.example_ids)
-        order_list = order.tolist()
-        canon_inputs = [self.inputs[c] for c in order_list]
-        canon_expected = [self.expected[c] for c in order_list]
         intern = self._strings.setdefault
         outs = list(map(intern, cols.outputs, cols.outputs))
-        if order_list == list(range(len(order_list))):
+        if identity:
             outputs: list[str | None] = [*outs, *([None] * (n - len(outs)))]
         else:
             outputs = [None] * n
-            for col, text in zip(order_list, outs, strict=True):
+            for col, text in zip(order.tolist(), outs, strict=True):
                 outputs[col] = text
         loss = np.full(n, np.nan)
         sim = np.full(n, np.nan)

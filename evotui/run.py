@@ -279,9 +279,9 @@ def step_warnings(index: RunIndex, row: StepData, reference: StepData | None) ->
     step = row.step
     notes: list[str] = []
     ids = index.example_ids
-    nan_cols = [c for c in row.order.tolist() if math.isnan(row.loss[c])]
-    if nan_cols:
-        nan_ids = [ids[c] for c in nan_cols]
+    nan_cols = row.order[np.isnan(row.loss[row.order])]
+    if len(nan_cols):
+        nan_ids = [ids[c] for c in nan_cols.tolist()]
         notes.append(
             f"step {step}: {len(nan_ids)} example(s) without a finite loss "
             f"(null/NaN, ids {_id_list(nan_ids)}); left out of confidence and variability"
@@ -367,9 +367,14 @@ def load_run(path: str | os.PathLike[str]) -> Run:
     does not exist or cannot be listed; bad files are skipped (``run.skipped``), oddities listed
     (``run.warnings``). An empty folder gives a run with no snapshots.
     """
+    from evotui.cache import load_cache, save_cache
+
     index = RunIndex(resolve_run_dir(path))
-    index.scan(quick=True)
+    index.scan()
+    load_cache(index)  # files unchanged since any reader last read them are not parsed again
     index.read_all()
+    if index.reads:
+        save_cache(index)
     return Run(index)
 
 

@@ -82,14 +82,20 @@ class Follower:
     def scan(self) -> list[Line]:
         if not self.printed and not snapshot_files(self.folder):
             self._find_run()
-        if self.index is None or self.index.folder != self.folder:
+        fresh = self.index is None or self.index.folder != self.folder
+        if fresh:
             self.index = RunIndex(self.folder)
         index = self.index
+        assert index is not None
         try:
             index.scan()
         except FolderError as exc:
             self.notices.append(str(exc))
             return []
+        if fresh:
+            from evotui.cache import load_cache
+
+            load_cache(index)  # a run some reader has read before: no parsing
         for key in sorted(index.pending()):
             index.ingest(key)
         for notice in index.drain_notices():
