@@ -208,27 +208,22 @@ def save_cache(index: RunIndex) -> bool:
     if path is None:
         return False
     with index._lock:
-        strings: dict[str, int] = {}
-
-        def sid(text: str) -> int:
-            found = strings.get(text)
-            if found is None:
-                found = strings[text] = len(strings)
-            return found
-
-        inputs = [sid(t) for t in index.inputs]
-        expected = [sid(t) for t in index.expected]
+        # Every text the index holds is interned in index._strings: number them once.
+        strings: dict[str | None, int] = {text: i for i, text in enumerate(index._strings)}
+        for text in (*index.inputs, *index.expected):
+            strings.setdefault(text, len(strings))
+        table = list(strings)
+        strings[None] = -1
+        sid = strings.__getitem__
+        inputs = list(map(sid, index.inputs))
+        expected = list(map(sid, index.expected))
         steps = []
         for step, data in sorted(index.data.items()):
             key = index.owner.get(step)
             state = index.files.get(key) if key is not None else None
             if state is None or state.stamp is None or state.status != OK:
                 continue
-            outputs = np.fromiter(
-                (-1 if text is None else sid(text) for text in data.outputs),
-                dtype=np.int64,
-                count=len(data.outputs),
-            )
+            outputs = np.fromiter(map(sid, data.outputs), dtype=np.int64, count=len(data.outputs))
             warning = index.warnings.get(state.path)
             steps.append(
                 _Step(
@@ -245,8 +240,8 @@ def save_cache(index: RunIndex) -> bool:
                     correct=np.ascontiguousarray(data.correct, dtype=bool).tobytes(),
                     present=np.ascontiguousarray(data.present, dtype=bool).tobytes(),
                     outputs=outputs.tobytes(),
-                    inputs=None if data.inputs is None else [sid(t) for t in data.inputs],
-                    expected=None if data.expected is None else [sid(t) for t in data.expected],
+                    inputs=None if data.inputs is None else list(map(sid, data.inputs)),
+                    expected=None if data.expected is None else list(map(sid, data.expected)),
                     accuracy=float(data.accuracy),
                     avg_loss=float(data.avg_loss),
                     total=data.total,
@@ -258,14 +253,14 @@ def save_cache(index: RunIndex) -> bool:
         cache = _Cache(
             version=CACHE_VERSION,
             folder=os.path.abspath(index.folder),
-            strings=list(strings),
+            strings=table,
             example_ids=list(index.example_ids),
             inputs=inputs,
             expected=expected,
             steps=steps,
         )
     try:
-        write_bytes_atomic(path, _ENCODER.encode(cache))
+        write_bytes_atomic(path, _ENCODER.encode(cache), durable=False)
     except OSError:
         return False
     return True

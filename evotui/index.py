@@ -447,20 +447,23 @@ class RunIndex:
         n = len(self.example_ids)
         intern = self._strings.setdefault
         outs = list(map(intern, cols.outputs, cols.outputs))
-        if identity:
-            outputs: list[str | None] = [*outs, *([None] * (n - len(outs)))]
+        if identity and len(outs) == n:
+            # The usual case: every column, in column order; the file's columns are the row.
+            outputs: list[str | None] = outs  # type: ignore[assignment]
+            loss, sim, correct = cols.loss, cols.similarity, cols.exact_match
+            present = np.ones(n, dtype=bool)
         else:
             outputs = [None] * n
             for col, text in zip(order.tolist(), outs, strict=True):
                 outputs[col] = text
-        loss = np.full(n, np.nan)
-        sim = np.full(n, np.nan)
-        correct = np.zeros(n, dtype=bool)
-        present = np.zeros(n, dtype=bool)
-        loss[order] = cols.loss
-        sim[order] = cols.similarity
-        correct[order] = cols.exact_match
-        present[order] = True
+            loss = np.full(n, np.nan)
+            sim = np.full(n, np.nan)
+            correct = np.zeros(n, dtype=bool)
+            present = np.zeros(n, dtype=bool)
+            loss[order] = cols.loss
+            sim[order] = cols.similarity
+            correct[order] = cols.exact_match
+            present[order] = True
         return StepData(
             step=cols.training_step,
             path=cols.path,

@@ -192,14 +192,15 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> Path:
     """Write ``data`` so that no reader ever sees a half file.
 
     A temporary file in the same folder (so ``os.replace`` is a rename on one file system), flushed
     and fsynced, then renamed over the target; the folder is fsynced so the rename survives a power
     cut. The temporary name starts with a dot and does not end in ``.json``, so globbing for
     ``step_*.json`` never picks it up. On any error the temporary file is removed and the error
-    raised; the target is then either the old file or absent, never partial.
+    raised; the target is then either the old file or absent, never partial. ``durable=False``
+    skips the fsyncs (a cache: still never half-written, but a power cut may lose it).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -211,7 +212,8 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp_name, target)
     except BaseException:
         try:
@@ -219,7 +221,8 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
         except FileNotFoundError:
             pass
         raise
-    fsync_dir(target.parent)
+    if durable:
+        fsync_dir(target.parent)
     return target
 
 
