@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from evotui.errors import EvotuiError
+from evotui.errors import EvotuiError, require_training_extra
 
 DEFAULT_SNAPSHOTS_DIR = Path("data") / "evolution_snapshots"
 
@@ -102,6 +102,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_training_extra("train")
     data = Path(args.data)
     if data.is_dir():
         raise EvotuiError(f"{data}: is a directory, not a JSONL file")
