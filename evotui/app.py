@@ -7,7 +7,6 @@ blocking read runs in a thread worker that hands its result back to the UI threa
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import threading
@@ -117,13 +116,6 @@ def _is_detail(screen: object) -> bool:
 
 def _is_chooser(screen: object) -> bool:
     return _is_screen(screen, "evotui.widgets.chooser", "ChooserScreen")
-
-
-def _module_available(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def run_app(app: App[int], *, headless: bool = False) -> int:
@@ -288,14 +280,14 @@ class EvotuiApp(App[int]):
             return
         if load_cache(index):  # a run read before and unchanged: no parsing at all
             index.matrices()
-            self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
+            self.post_message(IndexProgress())
         for key in index.pending():
             if index is not self.index:
                 return
             if index.ingest(key):
                 break
         index.matrices()
-        self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
+        self.post_message(IndexProgress())
         # The first paint must not compete with the fill.
         time.sleep(FILL_DELAY_S)
         self._fill_index(index)
@@ -351,9 +343,9 @@ class EvotuiApp(App[int]):
             if time.monotonic() - last >= PROGRESS_EVERY_S:
                 index.matrices()  # built here, not on the UI thread
                 last = time.monotonic()
-                self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
+                self.post_message(IndexProgress())
         index.matrices()
-        self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
+        self.post_message(IndexProgress())
         if index.reads and not index.pending():
             from evotui.cache import save_cache
 
@@ -392,7 +384,7 @@ class EvotuiApp(App[int]):
         for step in index.pending()[:1]:
             index.ingest(step)
         index.matrices()
-        self.post_message(IndexChanged(result.added, result.changed, result.removed))
+        self.post_message(IndexChanged())
 
     def _rescan_waiting(self) -> None:
         if self.index is not None:
@@ -652,10 +644,9 @@ class EvotuiApp(App[int]):
         return self._dyn[1]
 
     def action_datamap(self) -> None:
-        if self.index is None or not _module_available("evotui.widgets.datamap"):
-            self.notify("The data map is not available in this build.", severity="warning")
+        if self.index is None:
             return
-        from evotui.widgets.datamap import DataMapScreen  # type: ignore[import-not-found]
+        from evotui.widgets.datamap import DataMapScreen
 
         col = self.main.query_one(ExampleList).selected_col
         selected = self.index.example_ids[col] if col is not None else None
@@ -681,10 +672,7 @@ class EvotuiApp(App[int]):
                 severity="information",
             )
             return
-        if not _module_available("evotui.widgets.versions"):
-            self.notify("The versions view is not available in this build.", severity="warning")
-            return
-        from evotui.widgets.versions import VersionsScreen  # type: ignore[import-not-found]
+        from evotui.widgets.versions import VersionsScreen
 
         self.push_screen(VersionsScreen(self.base_dir), callback=self._version_chosen)
 

@@ -18,10 +18,7 @@ class FilesChanged(Message):
 
 @dataclass
 class IndexProgress(Message):
-    """The background fill read more snapshots (``loaded`` of ``total``)."""
-
-    loaded: int
-    total: int
+    """The background fill read more snapshots (the app reads the index for how many)."""
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, IndexProgress)
@@ -30,10 +27,6 @@ class IndexProgress(Message):
 @dataclass
 class IndexChanged(Message):
     """A rescan found new, changed or removed snapshot files."""
-
-    added: list[int]
-    changed: list[int]
-    removed: list[int]
 
 
 @dataclass

@@ -71,7 +71,6 @@ class Outcome:
     ok: bool
     version: Version | None = None
     reason: str = ""
-    moved_to: Path | None = None
 
 
 class DaemonStopped(BaseException):
@@ -293,7 +292,7 @@ class Daemon:
         self._job_path(name).unlink(missing_ok=True)
         self.log(f"✗ failed {name}: {reason}")
         self.log(f"   moved to {target.relative_to(self.base)} (+ {target.name}.reason.txt)")
-        return Outcome(name=name, ok=False, reason=reason, moved_to=target)
+        return Outcome(name=name, ok=False, reason=reason)
 
     # -- training one file -------------------------------------------------------------------
 
@@ -332,9 +331,9 @@ class Daemon:
             )
         for version in self.store.versions():
             if version.meta.get("job") == job["id"]:  # trained before the crash, not yet moved
-                target = self._finish(name, self.done)
+                self._finish(name, self.done)
                 self.log(f"✓ done {name} → version {version.id} (found after a restart)")
-                return Outcome(name=name, ok=True, version=version, moved_to=target)
+                return Outcome(name=name, ok=True, version=version)
         self.log(f"📥 picked up {name}")
         try:
             examples = load_examples(path)
@@ -390,7 +389,7 @@ class Daemon:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        target = self._finish(name, self.done)
+        self._finish(name, self.done)
         acc = meta["final_accuracy"]
         loss = meta["final_avg_loss"]
         metrics = ""
@@ -399,7 +398,7 @@ class Daemon:
                 f", avg loss {loss:.3f})" if loss is not None else ")"
             )
         self.log(f"✓ done {name} → version {version.id}{metrics}")
-        return Outcome(name=name, ok=True, version=version, moved_to=target)
+        return Outcome(name=name, ok=True, version=version)
 
     def _relative(self, folder: Any) -> str | None:
         if not folder:
