@@ -1,21 +1,22 @@
 """The live viewer: a Textual app over a snapshot folder.
 
-The app holds the state (which step, follow on/off, sort and filters) and renders from
-:mod:`evotui.index`; the file watching is :mod:`evotui.watcher` in an async worker, and every
-blocking read runs in a thread worker that hands its result back to the UI thread.
+The app holds the session state (which step, follow on/off, sort and filters) and draws it in one
+place (:meth:`EvotuiApp.refresh_views`) from the one reader, :class:`evotui.index.RunIndex`, via
+the view model in :mod:`evotui.view`; screens that follow the current step
+(:class:`evotui.widgets.base.FollowsRun`) are handed the same state. The keys come from one table
+(:mod:`evotui.keys`). File watching is :mod:`evotui.watcher` in an async worker; every snapshot
+read (opening, the background fill, a step not read yet, a rescan) runs in a thread worker and
+posts a message back: the UI thread never reads a snapshot.
 """
 
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from rich.text import Text
@@ -28,21 +29,13 @@ from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
 from evotui import dynamics
-from evotui.index import (
-    SORTS,
-    STATUS_FILTERS,
-    FolderError,
-    RunIndex,
-    StepView,
-    discover_datasets,
-    folder_kind,
-    list_step_files,
-    order_rows,
-    run_dynamics,
-    step_view,
-)
+from evotui.folders import discover_datasets, folder_kind, is_base_folder, snapshots_root
+from evotui.index import FolderError, RunIndex, list_step_files
+from evotui.keys import KEYS, MAIN_ACTIONS, help_keys
 from evotui.messages import FilesChanged, IndexChanged, IndexProgress, StepLoaded
 from evotui.snapshot import write_bytes_atomic
+from evotui.view import SORTS, STATUS_FILTERS, StepView, order_rows, run_dynamics, step_view
+from evotui.widgets.base import FollowsRun, PicksDataset, RunState
 from evotui.widgets.example_list import ExampleList, header_text
 from evotui.widgets.header import Line, RunHeader
 from evotui.widgets.preview import ExamplePreview
@@ -54,68 +47,6 @@ FILL_DELAY_S = 0.15
 WATCH_SETTLE_S = 0.6
 # More changed files than this in one batch (a whole run copied in): rescan the folder instead.
 MAX_TRACKED_PATHS = 256
-# Folders under a daemon base folder that may hold the snapshot datasets.
-SNAPSHOT_PARENTS = ("data/evolution_snapshots", "evolution_snapshots", "snapshots")
-
-
-@dataclass(frozen=True)
-class Key:
-    keys: str  # Textual key names, comma separated
-    action: str
-    label: str  # as shown in help
-    description: str
-    footer: str = ""  # short footer label; empty = not in the footer
-
-
-# One table for bindings, help and the command palette, so the three never disagree.
-KEYS: tuple[Key, ...] = (
-    Key("left,left_square_bracket", "prev_step", "← [", "Previous snapshot", "Prev"),
-    Key("right,right_square_bracket", "next_step", "→ ]", "Next snapshot", "Next"),
-    Key("home", "first_step", "Home", "First snapshot"),
-    Key("end", "last_step", "End", "Latest snapshot, and follow new ones"),
-    Key("f", "toggle_follow", "f", "Follow new snapshots on/off (LIVE / PAUSED)", "Follow"),
-    Key("slash", "filter", "/", "Filter examples by text (Enter keeps, Esc clears)", "Filter"),
-    Key("s", "cycle_sort", "s", "Sort: " + ", ".join(SORTS), "Sort"),
-    Key("r", "toggle_regressed", "r", "Only examples that regressed since the previous snapshot"),
-    Key("w", "cycle_status", "w", "Status filter: " + ", ".join(STATUS_FILTERS)),
-    Key("g", "cycle_region", "g", "Data-map region filter: all, " + ", ".join(dynamics.REGIONS)),
-    Key("x", "export('csv')", "x", "Export the listed examples at this step to CSV"),
-    Key("X", "export('jsonl')", "X", "Export the listed examples at this step to JSONL"),
-    Key("m", "datamap", "m", "Data map (confidence vs variability)"),
-    Key("v", "versions", "v", "Model versions (daemon base folder)"),
-    Key("question_mark", "help", "?", "This help", "Help"),
-    Key("q", "quit", "q", "Quit", "Quit"),
-)
-MAIN_ACTIONS = frozenset(
-    k.action.split("(")[0] for k in KEYS if k.action not in ("help", "quit", "versions")
-)
-# Keys handled by widgets, listed in help too.
-EXTRA_HELP: tuple[tuple[str, str], ...] = (
-    ("↑ ↓ PgUp PgDn", "Move in the example list / history"),
-    ("Enter", "Example detail (Enter or Esc goes back)"),
-    ("n p", "Next / previous example (in the detail)"),
-    ("Ctrl+P", "Command palette: every action by name"),
-)
-
-
-def help_keys() -> list[tuple[str, str]]:
-    return [(k.label, k.description) for k in KEYS] + list(EXTRA_HELP)
-
-
-def _is_screen(screen: object, module: str, name: str) -> bool:
-    """isinstance against a screen class without importing its module: the detail, help and
-    chooser screens are imported on first use, which keeps the viewer's start fast."""
-    loaded = sys.modules.get(module)
-    cls = getattr(loaded, name, None) if loaded is not None else None
-    return cls is not None and isinstance(screen, cls)
-
-
-def _is_detail(screen: object) -> bool:
-    return _is_screen(screen, "evotui.widgets.detail", "DetailScreen")
-
-
-def _is_chooser(screen: object) -> bool:
-    return _is_screen(screen, "evotui.widgets.chooser", "ChooserScreen")
 
 
 def run_app(app: App[int], *, headless: bool = False) -> int:
@@ -220,12 +151,9 @@ class EvotuiApp(App[int]):
     # -- opening -----------------------------------------------------------------------------
     def open_target(self) -> None:
         target = self.target
-        if (target / "models").is_dir() or (target / "inbox").is_dir():
+        if is_base_folder(target):
             self.base_dir = target
-            for rel in SNAPSHOT_PARENTS:
-                if (target / rel).is_dir():
-                    target = target / rel
-                    break
+            target = snapshots_root(target) or target
         kind = folder_kind(target)
         if kind == "dataset":
             self.open_dataset(target)
@@ -389,8 +317,8 @@ class EvotuiApp(App[int]):
     def _rescan_waiting(self) -> None:
         if self.index is not None:
             return
-        if _is_chooser(self.screen):
-            self.screen.reload()  # type: ignore[attr-defined]
+        if isinstance(self.screen, PicksDataset):
+            self.screen.reload()
             return
         self.open_target()
 
@@ -617,10 +545,9 @@ class EvotuiApp(App[int]):
 
     def _step_example(self, delta: int) -> None:
         screen = self.screen
-        if not _is_detail(screen) or not self.cols:
+        if not isinstance(screen, FollowsRun) or not self.cols:
             return
-        assert isinstance(screen, Screen)
-        detail: Any = screen
+        detail = screen
         examples = self.main.query_one(ExampleList)
         pos = self.cols.index(detail.col) if detail.col in self.cols else 0
         pos = max(0, min(len(self.cols) - 1, pos + delta))
@@ -678,13 +605,13 @@ class EvotuiApp(App[int]):
 
     def _version_chosen(self, folder: Path | None) -> None:
         if folder is not None and Path(folder).is_dir():
-            while _is_chooser(self.screen):
+            while isinstance(self.screen, PicksDataset):
                 self.pop_screen()
             self.open_dataset(Path(folder))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Stepping, sorting and filtering mean nothing while a dataset is being chosen.
-        if _is_chooser(self.screen) and action in MAIN_ACTIONS:
+        if isinstance(self.screen, PicksDataset) and action in MAIN_ACTIONS:
             return False
         return True
 
@@ -787,7 +714,8 @@ class EvotuiApp(App[int]):
         self.main.query_one("#info", Line).update(self.info_line())
         self.main.query_one("#list-header", Line).update(header_text(examples.size.width or 80))
         self.main.query_one(ExamplePreview).set_example(index, view, examples.selected_col)
-        screen = self.screen
-        if _is_detail(screen) and index is not None and view is not None:
-            detail: Any = screen
-            detail.show(index, view, detail.col, dataset, self.follow, self.progress)
+        if index is not None and view is not None:
+            state = RunState(index, view, dataset, self.follow, self.progress)
+            for following in self.screen_stack[1:]:
+                if isinstance(following, FollowsRun):
+                    following.follow(state)

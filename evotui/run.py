@@ -38,9 +38,9 @@ from evotui.dynamics import (
     regression_mask,
     regression_reason,
 )
-from evotui.errors import EvotuiError
-from evotui.index import FolderError, RunIndex, StepData, list_step_files
-from evotui.snapshot import ExampleResult, Snapshot, finite_or_none, snapshot_files
+from evotui.folders import resolve_run_dir
+from evotui.index import RunIndex, StepData
+from evotui.snapshot import ExampleResult, Snapshot, finite_or_none
 
 
 @dataclass(frozen=True)
@@ -331,32 +331,6 @@ def _to_snapshot(index: RunIndex, row: StepData) -> Snapshot:
         },
         path=row.path,
     )
-
-
-def resolve_run_dir(path: str | os.PathLike[str]) -> Path:
-    """The snapshot folder for ``path``: the folder itself, or its only dataset subfolder.
-
-    Lets ``evotui summary data/evolution_snapshots`` work when that holds a single run. A folder
-    that cannot be read is an :class:`~evotui.errors.EvotuiError` (one line).
-    """
-    folder = Path(path)
-    if not folder.exists():
-        raise EvotuiError(f"{folder}: no such folder")
-    if not folder.is_dir():
-        raise EvotuiError(f"{folder}: not a folder (expected a folder of step_*.json snapshots)")
-    if list_step_files(folder):
-        return folder
-    try:
-        subfolders = [p for p in folder.iterdir() if p.is_dir()]
-    except OSError as exc:
-        raise FolderError(f"{folder}: cannot read the folder: {exc.strerror or exc}") from None
-    runs = sorted(p for p in subfolders if snapshot_files(p))
-    if len(runs) == 1:
-        return runs[0]
-    if len(runs) > 1:
-        names = ", ".join(p.name for p in runs[:6])
-        raise EvotuiError(f"{folder}: holds several runs ({names}); name one of them")
-    return folder
 
 
 def load_run(path: str | os.PathLike[str]) -> Run:

@@ -12,17 +12,11 @@ import pytest
 
 from evotui import dynamics
 from evotui.demo import write_synthetic_run
-from evotui.index import (
-    RunIndex,
-    discover_datasets,
-    folder_kind,
-    order_rows,
-    regression_text,
-    run_dynamics,
-    sparkline,
-    step_view,
-)
+from evotui.folders import discover_datasets, folder_kind
+from evotui.index import RunIndex
 from evotui.snapshot import build_snapshot, snapshot_filename, write_json_atomic
+from evotui.sparkline import sparkline
+from evotui.view import order_rows, regression_text, run_dynamics, step_view
 
 
 def _example(i: int, output: str, loss: float, expected: str = "4") -> dict[str, object]:

@@ -37,6 +37,7 @@ from typing import Any, TextIO
 import orjson
 
 from evotui.errors import EvotuiError
+from evotui.layout import INBOX_DIR, MODELS_DIR, SNAPSHOTS_DIR
 from evotui.snapshot import fsync_dir, write_bytes_atomic, write_json_atomic
 from evotui.versions import Version, VersionStore, sha256_file, utc_now
 
@@ -45,7 +46,14 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-FOLDERS = ("inbox", "processing", "done", "failed", "models", "data/evolution_snapshots")
+FOLDERS = (
+    str(INBOX_DIR),
+    "processing",
+    "done",
+    "failed",
+    str(MODELS_DIR),
+    SNAPSHOTS_DIR.as_posix(),
+)
 EMBEDDED_MODEL = "embedded tiny GPT-2"
 # Names that say "still being written" even when they end in .jsonl (editors, rsync, downloads).
 _PARTIAL = re.compile(r"(^\.|^~|\.(tmp|part|partial|crdownload|swp)$|~$)", re.IGNORECASE)
@@ -154,11 +162,11 @@ class Daemon:
     def __init__(self, options: DaemonOptions, log: Callable[[str], None] | None = None) -> None:
         self.options = options
         self.base = Path(options.base_dir)
-        self.inbox = self.base / "inbox"
+        self.inbox = self.base / INBOX_DIR
         self.processing = self.base / "processing"
         self.done = self.base / "done"
         self.failed = self.base / "failed"
-        self.snapshots_root = self.base / "data" / "evolution_snapshots"
+        self.snapshots_root = self.base / SNAPSHOTS_DIR
         self.log = log or (lambda line: print(line, flush=True))
         self.stop_event = threading.Event()
         self.training = False
@@ -306,7 +314,7 @@ class Daemon:
         own = job.get("snapshot_name")
         versions = self.store.versions() + self.store.backups()
         referenced = {str(v.meta.get("snapshot_dir") or "") for v in versions}
-        if own and (Path("data/evolution_snapshots") / own).as_posix() not in referenced:
+        if own and (SNAPSHOTS_DIR / own).as_posix() not in referenced:
             shutil.rmtree(self.snapshots_root / own, ignore_errors=True)
             return str(own)
         name, suffix = stem, 2

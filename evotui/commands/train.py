@@ -10,8 +10,9 @@ import argparse
 from pathlib import Path
 
 from evotui.errors import EvotuiError, require_training_extra
+from evotui.layout import SNAPSHOTS_DIR
 
-DEFAULT_SNAPSHOTS_DIR = Path("data") / "evolution_snapshots"
+DEFAULT_SNAPSHOTS_DIR = SNAPSHOTS_DIR
 
 
 def positive_int(text: str) -> int:

@@ -8,11 +8,11 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from evotui.index import DatasetInfo, discover_datasets
+from evotui.folders import DatasetInfo, discover_datasets
+from evotui.widgets.base import PicksDataset
 
 
 def ago(seconds: float) -> str:
@@ -35,7 +35,7 @@ def option_text(info: DatasetInfo, now: float) -> Text:
     return text
 
 
-class ChooserScreen(Screen[Path | None]):
+class ChooserScreen(PicksDataset):
     """Dismisses with the chosen dataset folder."""
 
     BINDINGS = [Binding("q", "app.quit", "Quit"), Binding("escape", "app.quit", "Quit", show=False)]

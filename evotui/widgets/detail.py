@@ -10,11 +10,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from evotui.diff import counts, diff_output
-from evotui.index import HistoryRow, RunIndex, StepView
+from evotui.index import HistoryRow, RunIndex
+from evotui.view import StepView
+from evotui.widgets.base import FollowsRun, RunState
 from evotui.widgets.header import RunHeader
 from evotui.widgets.preview import example_summary
 from evotui.widgets.render import diff_text, fmt_loss, legend, visible
@@ -55,7 +56,7 @@ def detail_body(index: RunIndex, view: StepView, col: int) -> Group:
     return Group(example_summary(index, view, col), Text(""), grid)
 
 
-class DetailScreen(Screen[None]):
+class DetailScreen(FollowsRun):
     """Follows the app's current step: ←/→ still move through snapshots while it is open."""
 
     BINDINGS = [
@@ -87,6 +88,9 @@ class DetailScreen(Screen[None]):
         table.add_column("output", key="output")
         self.app.call_later(self.app.refresh_views)  # type: ignore[attr-defined]
         table.focus()
+
+    def follow(self, state: RunState) -> None:
+        self.show(state.index, state.view, self.col, state.dataset, state.follow, state.progress)
 
     def show(
         self, index: RunIndex, view: StepView, col: int, dataset: str, follow: bool, progress: str
