@@ -44,6 +44,7 @@ from evotui.widgets.timeline import Timeline
 # How often the background fill reports progress (each report redraws the timeline and list).
 PROGRESS_EVERY_S = 0.3
 FILL_DELAY_S = 0.15
+FIRST_PAINT_WAIT_S = 2.0
 WATCH_SETTLE_S = 0.6
 # More changed files than this in one batch (a whole run copied in): rescan the folder instead.
 MAX_TRACKED_PATHS = 256
@@ -95,6 +96,7 @@ class EvotuiApp(App[int]):
         self._timeline_key: tuple[int, int | None, int] | None = None
         self._watching: tuple[Path, bool] | None = None
         self._wanted: int | None = None  # a step asked for and being read by a worker
+        self._painted = threading.Event()  # the first screen of the run is drawn
         self._changes_lock = threading.Lock()
         self._changed: set[str] | None = set()
 
@@ -202,13 +204,10 @@ class EvotuiApp(App[int]):
         from evotui.cache import load_cache
 
         try:
-            index.scan()
+            index.scan(quick=True)  # names only: what the first screen needs
         except FolderError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", timeout=15)
             return
-        if load_cache(index):  # a run read before and unchanged: no parsing at all
-            index.matrices()
-            self.post_message(IndexProgress())
         for key in index.pending():
             if index is not self.index:
                 return
@@ -216,6 +215,15 @@ class EvotuiApp(App[int]):
                 break
         index.matrices()
         self.post_message(IndexProgress())
+        # The rest waits for the first screen: reading competes with painting for the GIL.
+        self._painted.wait(timeout=FIRST_PAINT_WAIT_S)
+        try:
+            index.scan()  # each file's mtime and size, to know what the cache still holds
+        except FolderError:
+            pass
+        if load_cache(index):  # a run read before and unchanged: no parsing at all
+            index.matrices()
+            self.post_message(IndexProgress())
         # The first paint must not compete with the fill.
         time.sleep(FILL_DELAY_S)
         self._fill_index(index)
@@ -342,6 +350,8 @@ class EvotuiApp(App[int]):
         self.refresh_views()
 
     def on_index_progress(self, message: IndexProgress) -> None:
+        if not self._painted.is_set():
+            self.call_after_refresh(self._painted.set)
         index = self.index
         if (
             index is not None

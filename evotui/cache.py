@@ -84,10 +84,12 @@ def cache_path(folder: str | os.PathLike[str]) -> Path | None:
 
 
 def load_cache(index: RunIndex) -> int:
-    """Fill a fresh, scanned (not quick) index from the cache: every file whose name, mtime and
-    size are unchanged is taken as read. Returns how many were taken (0 on any problem)."""
+    """Take from the cache every file of a scanned index (stat'ed: not a quick scan) that is not
+    read yet and whose name, mtime and size are unchanged. The index may already hold a few steps
+    (the viewer reads the latest one first) if its columns agree with the cache's. Returns how
+    many files were taken (0 on any problem: the files are then read as usual)."""
     path = cache_path(index.folder)
-    if path is None or index.data or index.example_ids:
+    if path is None:
         return 0
     try:
         with open(path, "rb") as handle:
@@ -98,108 +100,94 @@ def load_cache(index: RunIndex) -> int:
         return 0
     try:
         return _restore(index, cache)
-    except (IndexError, ValueError, KeyError, TypeError):
-        # A cache that decodes but does not hold together: start again from the files.
-        _reset(index)
-        return 0
-
-
-def _reset(index: RunIndex) -> None:
-    fresh = RunIndex(index.folder)
-    fresh.files = index.files
-    for state in fresh.files.values():
-        state.status, state.step = "pending", None
-    for name in _STATE:
-        setattr(index, name, getattr(fresh, name))
-
-
-_STATE = (
-    "files",
-    "data",
-    "owner",
-    "example_ids",
-    "inputs",
-    "expected",
-    "col_of",
-    "skipped",
-    "warnings",
-    "_notices",
-    "_noticed",
-    "_strings",
-    "_steps_cache",
-    "_matrix_cache",
-    "_last_ids",
-    "_last_layout",
-)
+    except (IndexError, ValueError, KeyError, TypeError, OverflowError):
+        return 0  # decodes, but does not hold together: nothing was changed, read the files
 
 
 def _restore(index: RunIndex, cache: _Cache) -> int:
     strings = cache.strings
-    table = np.array([*strings, None], dtype=object)  # index -1 -> None
     n_cols = len(cache.example_ids)
     if len(cache.inputs) != n_cols or len(cache.expected) != n_cols:
         raise ValueError("column lists disagree")
-    usable = []
-    for entry in cache.steps:
-        state = index.files.get(entry.key)
-        if (
-            state is None
-            or state.status != "pending"
-            or os.path.basename(state.path) != entry.name
-            or state.stamp != (entry.mtime_ns, entry.size)
-            or entry.step in index.owner
-        ):
-            continue
-        usable.append((entry, state))
-    if not usable:
-        return 0
+    inputs = [strings[i] for i in cache.inputs]
+    expected = [strings[i] for i in cache.expected]
+    table = np.array([*strings, None], dtype=object)  # index -1 -> None
     with index._lock:
+        known = len(index.example_ids)
+        if (
+            cache.example_ids[:known] != index.example_ids
+            or inputs[:known] != index.inputs
+            or expected[:known] != index.expected
+        ):
+            return 0  # columns laid out differently from what is already read
+        # Everything is built and checked first; the index changes only if all of it holds.
+        taken: list[tuple[_Step, StepData]] = []
+        for entry in cache.steps:
+            state = index.files.get(entry.key)
+            if (
+                state is None
+                or state.status != "pending"
+                or os.path.basename(state.path) != entry.name
+                or state.stamp != (entry.mtime_ns, entry.size)
+                or entry.step in index.owner
+            ):
+                continue
+            taken.append((entry, _step_data(entry, state.path, table, strings, n_cols)))
+        if not taken:
+            return 0
         index.example_ids = list(cache.example_ids)
-        index.inputs = [strings[i] for i in cache.inputs]
-        index.expected = [strings[i] for i in cache.expected]
+        index.inputs, index.expected = inputs, expected
         index.col_of = {example_id: col for col, example_id in enumerate(index.example_ids)}
-        index._strings = {text: text for text in strings}
-        for entry, state in usable:
-            order = np.frombuffer(entry.order, dtype=np.int64)
-            loss = np.frombuffer(entry.loss, dtype=np.float64)
-            k = len(loss)
-            if k > n_cols or (len(order) and int(order.max()) >= k):
-                raise ValueError("columns out of range")
-            outputs = table[np.frombuffer(entry.outputs, dtype=np.int64)]
-            data = StepData(
-                step=entry.step,
-                path=state.path,
-                dataset=entry.dataset,
-                snapshot_id=entry.snapshot_id,
-                order=order,
-                loss=loss,
-                correct=np.frombuffer(entry.correct, dtype=bool),
-                similarity=np.frombuffer(entry.similarity, dtype=np.float64),
-                present=np.frombuffer(entry.present, dtype=bool),
-                outputs=outputs,
-                inputs=None if entry.inputs is None else [strings[i] for i in entry.inputs],
-                expected=None if entry.expected is None else [strings[i] for i in entry.expected],
-                accuracy=entry.accuracy,
-                avg_loss=entry.avg_loss,
-                total=entry.total,
-                n_correct=entry.n_correct,
-                duplicate_ids=list(entry.duplicate_ids),
-            )
-            if not (len(data.correct) == len(data.similarity) == len(data.present) == k):
-                raise ValueError("column arrays disagree")
-            if len(outputs) != k:
-                raise ValueError("outputs disagree")
+        for text in strings:
+            index._strings.setdefault(text, text)
+        for entry, data in taken:
+            state = index.files[entry.key]
             state.status, state.step = OK, entry.step
             index.owner[entry.step] = entry.key
             index.data[entry.step] = data
             if entry.warning:
                 index.warnings[state.path] = Notice(state.path, entry.warning, "warning")
-        if index.data:
-            first = index.data[min(index.data)]
-            index.dataset = first.dataset or index.dataset
+        if not known:
+            index.dataset = index.data[min(index.data)].dataset or index.dataset
         index.version += 1
         index._steps_version += 1
-    return len(usable)
+    return len(taken)
+
+
+def _step_data(
+    entry: _Step, path: str, table: np.ndarray, strings: list[str], n_cols: int
+) -> StepData:
+    order = np.frombuffer(entry.order, dtype=np.int64)
+    loss = np.frombuffer(entry.loss, dtype=np.float64)
+    k = len(loss)
+    if k > n_cols or (len(order) and (int(order.max()) >= k or int(order.min()) < 0)):
+        raise ValueError("columns out of range")
+    codes = np.frombuffer(entry.outputs, dtype=np.int64)
+    if len(codes) and (int(codes.max()) >= len(strings) or int(codes.min()) < -1):
+        raise ValueError("outputs out of range")
+    data = StepData(
+        step=entry.step,
+        path=path,
+        dataset=entry.dataset,
+        snapshot_id=entry.snapshot_id,
+        order=order,
+        loss=loss,
+        correct=np.frombuffer(entry.correct, dtype=bool),
+        similarity=np.frombuffer(entry.similarity, dtype=np.float64),
+        present=np.frombuffer(entry.present, dtype=bool),
+        outputs=table[codes],
+        inputs=None if entry.inputs is None else [strings[i] for i in entry.inputs],
+        expected=None if entry.expected is None else [strings[i] for i in entry.expected],
+        accuracy=entry.accuracy,
+        avg_loss=entry.avg_loss,
+        total=entry.total,
+        n_correct=entry.n_correct,
+        duplicate_ids=list(entry.duplicate_ids),
+    )
+    sizes = {len(data.correct), len(data.similarity), len(data.present), len(data.outputs)}
+    if sizes != {k} or entry.total != len(order):
+        raise ValueError("column arrays disagree")
+    return data
 
 
 def save_cache(index: RunIndex) -> bool:

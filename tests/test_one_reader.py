@@ -161,7 +161,8 @@ async def test_the_viewer_shows_and_exports_the_same(
 
     app = EvotuiApp(odd)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.index is not None and app.index.loaded_count() == 3)
+        await wait_for(pilot, lambda: app.index is not None and not app.index.pending())
+        assert app.index.loaded_count() == 3
         await wait_for(pilot, lambda: app.current_step == 20)
         assert app.index.steps() == EXPECTED_STEPS
         for position, step in enumerate(EXPECTED_STEPS):
