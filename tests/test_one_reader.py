@@ -212,3 +212,27 @@ def test_an_unreadable_folder_is_one_line(
         assert "Permission denied" in err, argv
         assert len(err.strip().splitlines()) == 1, err
         assert code in (0, 2)
+
+
+async def test_the_viewer_on_an_unreadable_folder_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evotui.app import EvotuiApp
+
+    folder = make_odd_run(tmp_path / "locked")
+    real_scandir = os.scandir
+
+    def scandir(path: object = ".") -> object:
+        if os.fspath(path) == str(folder):  # type: ignore[arg-type]
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real_scandir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    app = EvotuiApp(folder)
+    async with app.run_test(size=(80, 24)) as pilot:
+
+        def told() -> bool:
+            return any("Permission denied" in str(n.message) for n in app._notifications)
+
+        await wait_for(pilot, told)
+        assert app.is_running and app.view is None
