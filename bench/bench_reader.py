@@ -13,8 +13,10 @@ just before the work (imports done) to the end, with the process's peak RSS:
 - ``reopen, warm cache``: opening the run's index again once a reader has cached it (what the
   viewer, summary, export and tail do first), every snapshot in;
 - ``viewer, warm cache``: the viewer, as above, with the cache warm;
-- ``first screen``: viewer start until the latest step is on screen, against a bare Textual app
-  that paints one line.
+- ``first screen (headless)``: viewer start until the latest step is in its view, and a bare
+  Textual app until mounted, both headless (no terminal): for tracking only; the goal (first
+  screen ≤ 1.5x a bare app) is measured in a real terminal by ``bench/bench_viewer.py
+  --launch-only``.
 """
 
 from __future__ import annotations
@@ -150,8 +152,8 @@ def main() -> None:
         "reopen, warm cache": ("reopen", warm),
         "summary --json, warm cache": ("summary", warm),
         "viewer, warm cache": ("viewer", warm),
-        "first screen": ("first-screen", warm),
-        "bare Textual app": ("bare", "off"),
+        "first screen (headless)": ("first-screen", "cold"),
+        "bare Textual app (headless)": ("bare", "off"),
     }
     results: dict[str, list[dict[str, float]]] = {name: [] for name in measures}
     for _ in range(args.repeat):
@@ -159,12 +161,12 @@ def main() -> None:
             where = tempfile.mkdtemp(prefix="evotui-bench-cold-") if cache == "cold" else cache
             results[name].append(run_child(mode, folder, args.snapshots, where))
     base = min(r["seconds"] for r in results["orjson"])
-    bare = min(r["seconds"] for r in results["bare Textual app"])
+    bare = min(r["seconds"] for r in results["bare Textual app (headless)"])
     goals = {
         "summary --json": ("orjson", 1.5),
         "viewer, all read": ("orjson", 1.5),
         "reopen, warm cache": ("orjson", 0.2),
-        "first screen": ("bare", 1.5),
+        "first screen (headless)": ("bare", None),
     }
     print(f"\n| measure | best of {args.repeat} | median | ratio | goal | peak RSS |")
     print("|---|---|---|---|---|---|")
