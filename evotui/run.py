@@ -134,7 +134,17 @@ class Run:
         for row in self._rows:
             self.warnings.extend(step_warnings(index, row, reference))
             reference = row
-        self.example_ids: list[int] = list(index.example_ids)
+        # Columns in the order examples first appear in step order (then file order), whatever
+        # order the index read the files in (the viewer reads newest first, and may have written
+        # the cache this run was loaded from).
+        seen: dict[int, None] = {}
+        n = len(index.example_ids)
+        for row in self._rows:
+            seen.update(dict.fromkeys(row.order.tolist()))
+            if len(seen) == n:
+                break
+        self.columns: np.ndarray = np.array(list(seen), dtype=np.int64)
+        self.example_ids: list[int] = [index.example_ids[c] for c in self.columns.tolist()]
 
     def __repr__(self) -> str:
         return (
@@ -170,8 +180,9 @@ class Run:
     @cached_property
     def _matrices(self) -> tuple[np.ndarray, np.ndarray]:
         mats = self.index.matrices()
-        correct = np.where(mats.present, mats.correct.astype(float), np.nan)
-        return mats.loss, correct
+        cols = self.columns
+        correct = np.where(mats.present[:, cols], mats.correct[:, cols].astype(float), np.nan)
+        return mats.loss[:, cols], correct
 
     def loss_matrix(self) -> np.ndarray:
         """``(n_snapshots, n_examples)`` losses, columns in ``example_ids`` order; NaN = none."""

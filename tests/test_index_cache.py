@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from evotui.cache import cache_path, load_cache, save_cache
@@ -117,7 +118,6 @@ def test_an_unwritable_cache_folder_is_not_an_error(
 
 def test_a_cache_that_decodes_but_does_not_hold_together_is_ignored(odd: Path) -> None:
     import msgspec
-    import numpy as np
 
     from evotui import cache as cache_module
 
@@ -129,3 +129,45 @@ def test_a_cache_that_decodes_but_does_not_hold_together_is_ignored(odd: Path) -
     path.write_bytes(msgspec.msgpack.encode(cache))
     reads, again, again_export, _ = _answers(odd)
     assert reads == 6 and again == cold and again_export == cold_export
+
+
+def test_a_cache_written_by_the_viewer_gives_load_run_the_same_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The viewer reads newest first, so its index numbers the examples in another order when
+    the tracked set changes mid-run; a run loaded from its cache still lists them in step order."""
+    folder = tmp_path / "changing"
+
+    def row(i: int, output: str) -> dict[str, object]:
+        return {
+            "example_id": i,
+            "input": f"q{i}",
+            "expected_output": "4",
+            "model_output": output,
+            "loss": 0.5 + i,
+            "similarity": 0.5,
+            "exact_match": output == "4",
+        }
+
+    write_json_atomic(
+        folder / snapshot_filename(0), build_snapshot("c", 0, [row(0, "x"), row(1, "4")])
+    )
+    write_json_atomic(
+        folder / snapshot_filename(10), build_snapshot("c", 10, [row(2, "4"), row(0, "4")])
+    )
+    monkeypatch.setenv("EVOTUI_CACHE_DIR", "off")
+    cold = load_run(folder)
+    cold_summary = summary_dict(cold)
+    assert cold.example_ids == [0, 1, 2]
+    monkeypatch.setenv("EVOTUI_CACHE_DIR", str(tmp_path / "cache"))
+    viewer = RunIndex(folder)
+    viewer.scan()
+    for key in viewer.pending():  # newest first, as the viewer reads
+        viewer.ingest(key)
+    assert viewer.example_ids == [2, 0, 1]
+    assert save_cache(viewer)
+    warm = load_run(folder)
+    assert warm.index.reads == 0
+    assert warm.example_ids == [0, 1, 2]
+    assert summary_dict(warm) == cold_summary
+    np.testing.assert_array_equal(warm.loss_matrix(), cold.loss_matrix())

@@ -58,7 +58,7 @@ def summary_dict(run: Any) -> dict[str, Any]:
     n_rows = len(mats.steps)
     last = n_rows - 1 - np.argmax(mats.present[::-1], axis=0) if n_rows else []
     examples = []
-    for col, dyn in enumerate(dynamics):
+    for col, dyn in zip(run.columns.tolist(), dynamics, strict=True):
         row = index.data[mats.steps[int(last[col])]]
         text, expected = index.texts(row, col)
         examples.append(
