@@ -23,6 +23,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Footer, Input
@@ -216,7 +217,13 @@ class EvotuiApp(App[int]):
         index.matrices()
         self.post_message(IndexProgress())
         # The rest waits for the first screen: reading competes with painting for the GIL.
-        self._painted.wait(timeout=FIRST_PAINT_WAIT_S)
+        worker = get_current_worker()
+        deadline = time.monotonic() + FIRST_PAINT_WAIT_S
+        while not self._painted.wait(0.05):
+            if worker.is_cancelled or index is not self.index or time.monotonic() > deadline:
+                break
+        if worker.is_cancelled or index is not self.index:
+            return
         try:
             index.scan()  # each file's mtime and size, to know what the cache still holds
         except FolderError:
@@ -674,8 +681,15 @@ class EvotuiApp(App[int]):
         return text
 
     def refresh_views(self) -> None:
+        """The single draw: every widget of the run screen, and the screens that follow it."""
         if not self.screen_stack:  # shutting down
             return
+        try:
+            self._draw()
+        except NoMatches:
+            pass  # shutting down: a worker's last message arrived after the widgets went
+
+    def _draw(self) -> None:
         index = self.index
         view = None
         if index is not None and self.current_step is not None:
