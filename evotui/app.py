@@ -44,7 +44,6 @@ from evotui.widgets.timeline import Timeline
 
 # How often the background fill reports progress (each report redraws the timeline and list).
 PROGRESS_EVERY_S = 0.3
-FILL_DELAY_S = 0.15
 FIRST_PAINT_WAIT_S = 2.0
 WATCH_SETTLE_S = 0.6
 # More changed files than this in one batch (a whole run copied in): rescan the folder instead.
@@ -231,8 +230,6 @@ class EvotuiApp(App[int]):
         if load_cache(index):  # a run read before and unchanged: no parsing at all
             index.matrices()
             self.post_message(IndexProgress())
-        # The first paint must not compete with the fill.
-        time.sleep(FILL_DELAY_S)
         self._fill_index(index)
 
         # -- background work ---------------------------------------------------------------------
