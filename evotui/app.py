@@ -1,51 +1,44 @@
 """The live viewer: a Textual app over a snapshot folder.
 
-The app holds the state (which step, follow on/off, sort and filters) and renders from
-:mod:`evotui.index`; the file watching is :mod:`evotui.watcher` in an async worker, and every
-blocking read runs in a thread worker that hands its result back to the UI thread.
+The app holds the session state (which step, follow on/off, sort and filters) and draws it in one
+place (:meth:`EvotuiApp.refresh_views`) from the one reader, :class:`evotui.index.RunIndex`, via
+the view model in :mod:`evotui.view`; screens that follow the current step
+(:class:`evotui.widgets.base.FollowsRun`) are handed the same state. The keys come from one table
+(:mod:`evotui.keys`). File watching is :mod:`evotui.watcher` in an async worker; every snapshot
+read (opening, the background fill, a step not read yet, a rescan) runs in a thread worker and
+posts a message back: the UI thread never reads a snapshot.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
 from evotui import dynamics
-from evotui.index import (
-    SORTS,
-    STATUS_FILTERS,
-    RunIndex,
-    StepView,
-    discover_datasets,
-    export_bytes,
-    export_rows,
-    folder_kind,
-    order_rows,
-    run_dynamics,
-    step_view,
-)
-from evotui.messages import FilesChanged, IndexChanged, IndexProgress
+from evotui.folders import discover_datasets, folder_kind, is_base_folder, snapshots_root
+from evotui.index import FolderError, RunIndex, list_step_files
+from evotui.keys import KEYS, MAIN_ACTIONS, help_keys
+from evotui.messages import FilesChanged, IndexChanged, IndexProgress, StepLoaded
 from evotui.names import file_name_part
 from evotui.snapshot import write_bytes_atomic
 from evotui.text import safe_line, safe_message
+from evotui.view import SORTS, STATUS_FILTERS, StepView, order_rows, run_dynamics, step_view
+from evotui.widgets.base import FollowsRun, PicksDataset, RunState
 from evotui.widgets.example_list import ExampleList, header_text
 from evotui.widgets.header import Line, RunHeader
 from evotui.widgets.preview import ExamplePreview
@@ -53,79 +46,10 @@ from evotui.widgets.timeline import Timeline
 
 # How often the background fill reports progress (each report redraws the timeline and list).
 PROGRESS_EVERY_S = 0.3
-FILL_DELAY_S = 0.15
+FIRST_PAINT_WAIT_S = 2.0
 WATCH_SETTLE_S = 0.6
 # More changed files than this in one batch (a whole run copied in): rescan the folder instead.
 MAX_TRACKED_PATHS = 256
-# Folders under a daemon base folder that may hold the snapshot datasets.
-SNAPSHOT_PARENTS = ("data/evolution_snapshots", "evolution_snapshots", "snapshots")
-
-
-@dataclass(frozen=True)
-class Key:
-    keys: str  # Textual key names, comma separated
-    action: str
-    label: str  # as shown in help
-    description: str
-    footer: str = ""  # short footer label; empty = not in the footer
-
-
-# One table for bindings, help and the command palette, so the three never disagree.
-KEYS: tuple[Key, ...] = (
-    Key("left,left_square_bracket", "prev_step", "← [", "Previous snapshot", "Prev"),
-    Key("right,right_square_bracket", "next_step", "→ ]", "Next snapshot", "Next"),
-    Key("home", "first_step", "Home", "First snapshot"),
-    Key("end", "last_step", "End", "Latest snapshot, and follow new ones"),
-    Key("f", "toggle_follow", "f", "Follow new snapshots on/off (LIVE / PAUSED)", "Follow"),
-    Key("slash", "filter", "/", "Filter examples by text (Enter keeps, Esc clears)", "Filter"),
-    Key("s", "cycle_sort", "s", "Sort: " + ", ".join(SORTS), "Sort"),
-    Key("r", "toggle_regressed", "r", "Only examples that regressed since the previous snapshot"),
-    Key("w", "cycle_status", "w", "Status filter: " + ", ".join(STATUS_FILTERS)),
-    Key("g", "cycle_region", "g", "Data-map region filter: all, " + ", ".join(dynamics.REGIONS)),
-    Key("x", "export('csv')", "x", "Export the listed examples at this step to CSV"),
-    Key("X", "export('jsonl')", "X", "Export the listed examples at this step to JSONL"),
-    Key("m", "datamap", "m", "Data map (confidence vs variability)"),
-    Key("v", "versions", "v", "Model versions (daemon base folder)"),
-    Key("question_mark", "help", "?", "This help", "Help"),
-    Key("q", "quit", "q", "Quit", "Quit"),
-)
-MAIN_ACTIONS = frozenset(
-    k.action.split("(")[0] for k in KEYS if k.action not in ("help", "quit", "versions")
-)
-# Keys handled by widgets, listed in help too.
-EXTRA_HELP: tuple[tuple[str, str], ...] = (
-    ("↑ ↓ PgUp PgDn", "Move in the example list / history"),
-    ("Enter", "Example detail (Enter or Esc goes back)"),
-    ("n p", "Next / previous example (in the detail)"),
-    ("Ctrl+P", "Command palette: every action by name"),
-)
-
-
-def help_keys() -> list[tuple[str, str]]:
-    return [(k.label, k.description) for k in KEYS] + list(EXTRA_HELP)
-
-
-def _is_screen(screen: object, module: str, name: str) -> bool:
-    """isinstance against a screen class without importing its module: the detail, help and
-    chooser screens are imported on first use, which keeps the viewer's start fast."""
-    loaded = sys.modules.get(module)
-    cls = getattr(loaded, name, None) if loaded is not None else None
-    return cls is not None and isinstance(screen, cls)
-
-
-def _is_detail(screen: object) -> bool:
-    return _is_screen(screen, "evotui.widgets.detail", "DetailScreen")
-
-
-def _is_chooser(screen: object) -> bool:
-    return _is_screen(screen, "evotui.widgets.chooser", "ChooserScreen")
-
-
-def _module_available(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def run_app(app: App[int], *, headless: bool = False) -> int:
@@ -173,6 +97,8 @@ class EvotuiApp(App[int]):
         self._dyn: tuple[int, list[dynamics.ExampleDynamics]] | None = None
         self._timeline_key: tuple[int, int | None, int] | None = None
         self._watching: tuple[Path, bool] | None = None
+        self._wanted: int | None = None  # a step asked for and being read by a worker
+        self._painted = threading.Event()  # the first screen of the run is drawn
         self._changes_lock = threading.Lock()
         self._changed: set[str] | None = set()
 
@@ -230,18 +156,19 @@ class EvotuiApp(App[int]):
     # -- opening -----------------------------------------------------------------------------
     def open_target(self) -> None:
         target = self.target
-        if (target / "models").is_dir() or (target / "inbox").is_dir():
+        if is_base_folder(target):
             self.base_dir = target
-            for rel in SNAPSHOT_PARENTS:
-                if (target / rel).is_dir():
-                    target = target / rel
-                    break
+            target = snapshots_root(target) or target
         kind = folder_kind(target)
         if kind == "dataset":
             self.open_dataset(target)
         elif kind == "parent":
             self.show_chooser(target)
         else:
+            try:
+                list_step_files(target)
+            except FolderError as exc:  # there but unreadable: say so, and keep watching
+                self.notify(str(exc), severity="error", timeout=15)
             self.progress = ""
             self.refresh_views()
             self.start_watch(target, recursive=True)
@@ -264,23 +191,52 @@ class EvotuiApp(App[int]):
 
     def open_dataset(self, folder: Path) -> None:
         index = RunIndex(folder)
-        index.scan(quick=True)  # names only: each file is stat'ed when read
         self.index = index
         self._dyn = None
         self.current_step = None
-        # The latest good snapshot first: that is what the person came to see.
-        for step in reversed(index.steps()):
-            if index.ingest(step, keep=True):
-                self.current_step = step
-                break
+        self._wanted = None
         self.follow = True
-        self.drain_notices()
         self.refresh_views()
         self.start_watch(folder, recursive=False)
-        # Read the rest once the latest step is on screen (the first paint must not compete).
-        self.call_after_refresh(self.set_timer, FILL_DELAY_S, self.fill)
+        self._open(index)
 
-    # -- background work ---------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="fill")
+    def _open(self, index: RunIndex) -> None:
+        """List the run and read its latest good snapshot (that is what the person came to see),
+        then the rest, newest first: all off the UI thread."""
+        from evotui.cache import load_cache
+
+        try:
+            index.scan(quick=True)  # names only: what the first screen needs
+        except FolderError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", timeout=15)
+            return
+        for key in index.pending():
+            if index is not self.index:
+                return
+            if index.ingest(key):
+                break
+        index.matrices()
+        self.post_message(IndexProgress())
+        # The rest waits for the first screen: reading competes with painting for the GIL.
+        worker = get_current_worker()
+        deadline = time.monotonic() + FIRST_PAINT_WAIT_S
+        while not self._painted.wait(0.05):
+            if worker.is_cancelled or index is not self.index or time.monotonic() > deadline:
+                break
+        if worker.is_cancelled or index is not self.index:
+            return
+        try:
+            index.scan()  # each file's mtime and size, to know what the cache still holds
+        except FolderError:
+            pass
+        if load_cache(index):  # a run read before and unchanged: no parsing at all
+            index.matrices()
+            self.post_message(IndexProgress())
+        self._fill_index(index)
+
+        # -- background work ---------------------------------------------------------------------
+
     def start_watch(self, folder: Path, recursive: bool) -> None:
         if self._watching == (folder, recursive):
             return  # already watching it: restarting would drop events in between
@@ -317,9 +273,10 @@ class EvotuiApp(App[int]):
 
     @work(thread=True, exclusive=True, group="fill")
     def fill(self) -> None:
-        index = self.index
-        if index is None:
-            return
+        if self.index is not None:
+            self._fill_index(self.index)
+
+    def _fill_index(self, index: RunIndex) -> None:
         worker = get_current_worker()
         last = time.monotonic()
         for step in index.pending():
@@ -327,9 +284,29 @@ class EvotuiApp(App[int]):
                 return
             index.ingest(step)
             if time.monotonic() - last >= PROGRESS_EVERY_S:
+                index.matrices()  # built here, not on the UI thread
                 last = time.monotonic()
-                self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
-        self.post_message(IndexProgress(index.loaded_count(), len(index.steps())))
+                self.post_message(IndexProgress())
+        index.matrices()
+        self.post_message(IndexProgress())
+        if index.reads and not index.pending():
+            from evotui.cache import save_cache
+
+            reads = index.reads
+            save_cache(index)  # the next open of this run (viewer or command) starts from here
+            index.reads -= reads
+
+    @work(thread=True, exclusive=False, group="load")
+    def _load(self, index: RunIndex, step: int) -> None:
+        """Read the file of one step and of the one before it (its changes are shown), off the UI
+        thread; the UI moves there once both are in."""
+        steps = index.steps()
+        if step in steps:
+            position = steps.index(step)
+            for wanted in steps[max(0, position - 1) : position + 1]:
+                index.step_data(wanted)
+        index.matrices()
+        self.post_message(StepLoaded(step))
 
     @work(thread=True, exclusive=True, group="rescan")
     def rescan(self) -> None:
@@ -339,19 +316,24 @@ class EvotuiApp(App[int]):
             self.call_from_thread(self._rescan_waiting)
             return
         paths = self._take_changes()
-        result = index.scan(paths)  # just the files the watcher saw, or everything
+        try:
+            result = index.scan(paths)  # just the files the watcher saw, or everything
+        except FolderError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", timeout=15)
+            return
         if not result.any:
             return
         # The newest new file is read here, so it is on screen without waiting for the fill.
         for step in index.pending()[:1]:
-            index.ingest(step, keep=True)
-        self.post_message(IndexChanged(result.added, result.changed, result.removed))
+            index.ingest(step)
+        index.matrices()
+        self.post_message(IndexChanged())
 
     def _rescan_waiting(self) -> None:
         if self.index is not None:
             return
-        if _is_chooser(self.screen):
-            self.screen.reload()  # type: ignore[attr-defined]
+        if isinstance(self.screen, PicksDataset):
+            self.screen.reload()
             return
         self.open_target()
 
@@ -375,6 +357,17 @@ class EvotuiApp(App[int]):
         self.refresh_views()
 
     def on_index_progress(self, message: IndexProgress) -> None:
+        if not self._painted.is_set():
+            self.call_after_refresh(self._painted.set)
+        index = self.index
+        if (
+            index is not None
+            and self._wanted is None
+            and (self.follow or self.current_step is None)
+        ):
+            # Following: the latest step, which may only now be known (a file named as an
+            # early step can hold a later one).
+            self.current_step = self._good_step(len(index.steps()) - 1)
         self.drain_notices()
         self.refresh_views()
 
@@ -382,27 +375,23 @@ class EvotuiApp(App[int]):
         if self.index is None:
             return
         for notice in self.index.drain_notices():
-            self.notify(
-                safe_message(notice),
-                title="Skipped a bad snapshot file",
-                severity="warning",
-                markup=False,
-            )
+            title = "Skipped a bad snapshot file" if notice.kind == "skipped" else "Snapshot file"
+            self.notify(safe_message(str(notice)), title=title, severity="warning", markup=False)
 
     # -- the current step --------------------------------------------------------------------
     def _good_step(self, position: int) -> int | None:
-        """The step at a position in the step list, skipping files that turn out to be bad."""
+        """The loaded step nearest to a position in the step list, looking back first (never
+        reads: a step not read yet is asked of a worker and shown when it is in)."""
         index = self.index
         if index is None:
             return None
-        for _ in range(len(index.steps()) + 1):
-            steps = index.steps()
-            if not steps:
-                return None
-            position = max(0, min(position, len(steps) - 1))
-            step = steps[position]
-            if index.step_data(step) is not None:
-                return step
+        steps = index.steps()
+        if not steps:
+            return None
+        position = max(0, min(position, len(steps) - 1))
+        for candidate in [*steps[position::-1], *steps[position + 1 :]]:
+            if index.loaded(candidate) is not None:
+                return candidate
         return None
 
     def _nearest(self, step: int | None) -> int | None:
@@ -416,21 +405,41 @@ class EvotuiApp(App[int]):
         return self._good_step(earlier[-1] if earlier else 0)
 
     def _position(self) -> int:
-        if self.index is None or self.current_step is None:
+        """Where the UI is in the step list: the step asked for if it is still being read."""
+        if self.index is None:
             return -1
+        step = self._wanted if self._wanted is not None else self.current_step
         steps = self.index.steps()
-        return steps.index(self.current_step) if self.current_step in steps else -1
+        return steps.index(step) if step in steps else -1
 
     def go_to(self, position: int, follow: bool | None = None) -> None:
-        if self.index is None:
+        index = self.index
+        if index is None or not index.steps():
             return
-        step = self._good_step(position)
-        if step is None:
-            return
-        self.current_step = step
+        steps = index.steps()
+        step = steps[max(0, min(position, len(steps) - 1))]
         if follow is not None:
             self.follow = follow
+        previous = steps[steps.index(step) - 1] if steps.index(step) > 0 else None
+        if index.loaded(step) is None or (previous is not None and index.loaded(previous) is None):
+            self._wanted = step  # shown once a worker has read it (and the step before it)
+            self._load(index, step)
+            return
+        self._wanted = None
+        self.current_step = step
         self.drain_notices()
+        self.refresh_views()
+
+    def on_step_loaded(self, message: StepLoaded) -> None:
+        index = self.index
+        if index is None or message.step != self._wanted:
+            return
+        self._wanted = None
+        self.drain_notices()
+        if index.loaded(message.step) is not None:
+            self.current_step = message.step
+        elif self.current_step not in index.steps():
+            self.current_step = self._nearest(message.step)
         self.refresh_views()
 
     def action_prev_step(self) -> None:
@@ -513,10 +522,16 @@ class EvotuiApp(App[int]):
         if index is None or view is None:
             self.notify("Nothing to export yet.", severity="warning")
             return
+        data_at = index.loaded(view.step)
+        if data_at is None:
+            self.notify("Nothing to export yet.", severity="warning")
+            return
         name = f"evotui-{file_name_part(index.dataset)}-step{view.step:06d}.{fmt}"
         path = Path.cwd() / name
         try:
-            data = export_bytes(export_rows(index, view, self.cols), fmt)
+            from evotui.export import export_step
+
+            data = export_step(index, data_at, fmt, self.cols)
             write_bytes_atomic(path, data)
         except OSError as exc:
             self.notify(safe_message(f"Export failed: {exc}"), severity="error", markup=False)
@@ -549,10 +564,9 @@ class EvotuiApp(App[int]):
 
     def _step_example(self, delta: int) -> None:
         screen = self.screen
-        if not _is_detail(screen) or not self.cols:
+        if not isinstance(screen, FollowsRun) or not self.cols:
             return
-        assert isinstance(screen, Screen)
-        detail: Any = screen
+        detail = screen
         examples = self.main.query_one(ExampleList)
         pos = self.cols.index(detail.col) if detail.col in self.cols else 0
         pos = max(0, min(len(self.cols) - 1, pos + delta))
@@ -576,10 +590,9 @@ class EvotuiApp(App[int]):
         return self._dyn[1]
 
     def action_datamap(self) -> None:
-        if self.index is None or not _module_available("evotui.widgets.datamap"):
-            self.notify("The data map is not available in this build.", severity="warning")
+        if self.index is None:
             return
-        from evotui.widgets.datamap import DataMapScreen  # type: ignore[import-not-found]
+        from evotui.widgets.datamap import DataMapScreen
 
         col = self.main.query_one(ExampleList).selected_col
         selected = self.index.example_ids[col] if col is not None else None
@@ -605,22 +618,19 @@ class EvotuiApp(App[int]):
                 severity="information",
             )
             return
-        if not _module_available("evotui.widgets.versions"):
-            self.notify("The versions view is not available in this build.", severity="warning")
-            return
-        from evotui.widgets.versions import VersionsScreen  # type: ignore[import-not-found]
+        from evotui.widgets.versions import VersionsScreen
 
         self.push_screen(VersionsScreen(self.base_dir), callback=self._version_chosen)
 
     def _version_chosen(self, folder: Path | None) -> None:
         if folder is not None and Path(folder).is_dir():
-            while _is_chooser(self.screen):
+            while isinstance(self.screen, PicksDataset):
                 self.pop_screen()
             self.open_dataset(Path(folder))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Stepping, sorting and filtering mean nothing while a dataset is being chosen.
-        if _is_chooser(self.screen) and action in MAIN_ACTIONS:
+        if isinstance(self.screen, PicksDataset) and action in MAIN_ACTIONS:
             return False
         return True
 
@@ -673,8 +683,15 @@ class EvotuiApp(App[int]):
         return text
 
     def refresh_views(self) -> None:
+        """The single draw: every widget of the run screen, and the screens that follow it."""
         if not self.screen_stack:  # shutting down
             return
+        try:
+            self._draw()
+        except NoMatches:
+            pass  # shutting down: a worker's last message arrived after the widgets went
+
+    def _draw(self) -> None:
         index = self.index
         view = None
         if index is not None and self.current_step is not None:
@@ -693,7 +710,7 @@ class EvotuiApp(App[int]):
         waiting = f"waiting for snapshots in {self.target}"
         header = self.main.query_one(RunHeader)
         header.set_state(dataset, view, self.follow, self.progress, waiting)
-        mats = index.matrices() if index is not None else None
+        mats = index.matrices_now() if index is not None else None
         timeline = self.main.query_one(Timeline)
         key = (index.version if index else -1, self.current_step, timeline.size.width)
         if key != self._timeline_key:
@@ -723,7 +740,8 @@ class EvotuiApp(App[int]):
         self.main.query_one("#info", Line).update(self.info_line())
         self.main.query_one("#list-header", Line).update(header_text(examples.size.width or 80))
         self.main.query_one(ExamplePreview).set_example(index, view, examples.selected_col)
-        screen = self.screen
-        if _is_detail(screen) and index is not None and view is not None:
-            detail: Any = screen
-            detail.show(index, view, detail.col, dataset, self.follow, self.progress)
+        if index is not None and view is not None:
+            state = RunState(index, view, dataset, self.follow, self.progress)
+            for following in self.screen_stack[1:]:
+                if isinstance(following, FollowsRun):
+                    following.follow(state)

@@ -80,7 +80,6 @@ NOT_YET = "not yet"
 REGRESSED = "regressed"
 FORGOTTEN = "forgotten"
 RELEARNED = "relearned"
-STATUSES: tuple[str, ...] = (LEARNED, NOT_YET, REGRESSED, FORGOTTEN, RELEARNED)
 
 RIGHT_TO_WRONG = "right → wrong"
 

@@ -18,10 +18,7 @@ class FilesChanged(Message):
 
 @dataclass
 class IndexProgress(Message):
-    """The background fill read more snapshots (``loaded`` of ``total``)."""
-
-    loaded: int
-    total: int
+    """The background fill read more snapshots (the app reads the index for how many)."""
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, IndexProgress)
@@ -31,6 +28,9 @@ class IndexProgress(Message):
 class IndexChanged(Message):
     """A rescan found new, changed or removed snapshot files."""
 
-    added: list[int]
-    changed: list[int]
-    removed: list[int]
+
+@dataclass
+class StepLoaded(Message):
+    """A worker read the snapshot of a step the UI asked for (it may have turned out bad)."""
+
+    step: int

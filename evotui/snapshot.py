@@ -6,6 +6,23 @@ this project (``jq``, notebooks), so they never change meaning; new fields may b
 
 This module is plain Python (no torch, no Textual): the tracker builds and writes snapshots with it,
 the viewer and the commands read them with it.
+
+How a reader understands a file (the same for every reader: viewer, ``load_run``, ``tail``,
+``summary``, ``export``; :class:`evotui.index.RunIndex` applies the folder-level rules):
+
+* A file is decoded once, straight into columns (:class:`SnapshotColumns`, via msgspec: no
+  per-example Python object outlives the decode). Fields outside the contract are not read (they
+  stay in the file for ``jq``).
+* Its step is its ``training_step``. A file name that says another step is a warning, not an
+  error; two files holding the same ``training_step``: the one whose name agrees is kept (else the
+  first by name), the other is skipped with a notice.
+* A duplicate ``example_id`` within one file: the first occurrence is kept, the rest dropped, with a
+  warning.
+* ``accuracy`` and ``avg_loss`` are recomputed from the examples (exact matches / examples; mean of
+  the finite losses): the ``summary`` object must be there with its three keys, but its values are
+  never trusted, so a null or a string in it changes nothing.
+* Any problem with one file (not JSON, wrong types, another schema version, any ``OSError``: a
+  symlink loop, no permission, a file that vanished) skips that one file with a one-line notice.
 """
 
 from __future__ import annotations
@@ -20,6 +37,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn
 
+import msgspec
+import numpy as np
 import orjson
 
 SCHEMA_VERSION = 1
@@ -84,12 +103,16 @@ class Snapshot:
 
     @property
     def accuracy(self) -> float:
-        return float(self.summary["accuracy"])
+        """Exact matches / examples, recomputed (the file's ``summary`` is never trusted)."""
+        if not self.examples:
+            return 0.0
+        return sum(1 for ex in self.examples if ex.exact_match) / len(self.examples)
 
     @property
     def avg_loss(self) -> float:
-        value = self.summary["avg_loss"]
-        return math.nan if value is None else float(value)
+        """Mean of the finite losses, recomputed; NaN when none is finite."""
+        losses = [ex.loss for ex in self.examples if math.isfinite(ex.loss)]
+        return sum(losses) / len(losses) if losses else math.nan
 
 
 def snapshot_filename(step: int) -> str:
@@ -169,14 +192,15 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> Path:
     """Write ``data`` so that no reader ever sees a half file.
 
     A temporary file in the same folder (so ``os.replace`` is a rename on one file system), flushed
     and fsynced, then renamed over the target; the folder is fsynced so the rename survives a power
     cut. The temporary name starts with a dot and does not end in ``.json``, so globbing for
     ``step_*.json`` never picks it up. On any error the temporary file is removed and the error
-    raised; the target is then either the old file or absent, never partial.
+    raised; the target is then either the old file or absent, never partial. ``durable=False``
+    skips the fsyncs (a cache: still never half-written, but a power cut may lose it).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -188,7 +212,8 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp_name, target)
     except BaseException:
         try:
@@ -196,7 +221,8 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
         except FileNotFoundError:
             pass
         raise
-    fsync_dir(target.parent)
+    if durable:
+        fsync_dir(target.parent)
     return target
 
 
@@ -219,7 +245,15 @@ def fsync_dir(folder: str | os.PathLike[str]) -> None:
 
 
 def parse_snapshot(data: bytes | str, path: str | os.PathLike[str] = "<snapshot>") -> Snapshot:
-    """Parse and check one snapshot; any problem raises SnapshotError with a one-line reason."""
+    """Parse and check one snapshot; any problem raises SnapshotError with a one-line reason.
+
+    The same rules as every reader (:func:`decode_snapshot`): duplicate ids dropped after the
+    first, summary values not trusted."""
+    return decode_snapshot(data, path).to_snapshot()
+
+
+def _parse_slow(data: bytes | str, path: str | os.PathLike[str]) -> Snapshot:
+    """The dict-by-dict check: only run on a file the fast decoder refused, to name the problem."""
     try:
         raw = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -319,11 +353,158 @@ def _raise_example_problem(item: Any, index: int, path: str | os.PathLike[str]) 
 
 def read_snapshot(path: str | os.PathLike[str]) -> Snapshot:
     """Read one snapshot file; unreadable or invalid files raise SnapshotError."""
+    return read_columns(path).to_snapshot()
+
+
+def read_columns(path: str | os.PathLike[str]) -> SnapshotColumns:
+    """Read and decode one snapshot file; any OSError or invalid content raises SnapshotError."""
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except OSError as exc:
         raise SnapshotError(path, f"cannot read: {exc.strerror or exc}") from None
-    return parse_snapshot(data, path)
+    return decode_snapshot(data, path)
+
+
+class _Example(msgspec.Struct, gc=False):  # gc=False: a million of these, no cycles
+    example_id: int
+    input: str
+    expected_output: str
+    model_output: str
+    loss: float | None
+    similarity: float | None
+    exact_match: bool
+
+
+class _File(msgspec.Struct):
+    training_step: int
+    examples: list[_Example]
+    summary: dict[str, Any]
+    schema_version: int = SCHEMA_VERSION
+    dataset: str | None = None
+    snapshot_id: str | None = None
+
+
+_DECODER = msgspec.json.Decoder(_File)
+
+
+@dataclass(slots=True)
+class SnapshotColumns:
+    """One decoded snapshot as columns, in the file's example order (duplicates already dropped).
+
+    ``loss`` and ``similarity`` are float64 with NaN for null; ``exact_match`` is bool.
+    """
+
+    path: str
+    dataset: str
+    training_step: int
+    snapshot_id: str
+    example_ids: list[int]
+    inputs: list[str]
+    expected: list[str]
+    outputs: list[str]
+    loss: np.ndarray
+    similarity: np.ndarray
+    exact_match: np.ndarray
+    duplicate_ids: list[int]
+    summary: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.example_ids)
+
+    @property
+    def correct(self) -> int:
+        return int(self.exact_match.sum())
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / len(self) if len(self) else 0.0
+
+    @property
+    def avg_loss(self) -> float:
+        finite = self.loss[np.isfinite(self.loss)]
+        return float(finite.mean()) if finite.size else math.nan
+
+    def to_snapshot(self) -> Snapshot:
+        """The object form (one :class:`ExampleResult` per example): for the Python API."""
+        examples = [
+            ExampleResult(i, a, b, c, float(loss), float(sim), bool(ok))
+            for i, a, b, c, loss, sim, ok in zip(
+                self.example_ids,
+                self.inputs,
+                self.expected,
+                self.outputs,
+                self.loss.tolist(),
+                self.similarity.tolist(),
+                self.exact_match.tolist(),
+                strict=True,
+            )
+        ]
+        return Snapshot(
+            dataset=self.dataset,
+            training_step=self.training_step,
+            snapshot_id=self.snapshot_id,
+            examples=examples,
+            summary=self.summary,
+            path=self.path,
+        )
+
+
+def decode_snapshot(
+    data: bytes | str, path: str | os.PathLike[str] = "<snapshot>"
+) -> SnapshotColumns:
+    """Decode and check one snapshot into columns; any problem raises SnapshotError (one line)."""
+    try:
+        raw = _DECODER.decode(data)
+    except (msgspec.DecodeError, RecursionError, ValueError):
+        # Refused: the slow check names the problem as the contract words it.
+        _parse_slow(data, path)
+        try:
+            raw = _DECODER.decode(data)
+        except (msgspec.DecodeError, RecursionError, ValueError) as exc:
+            raise SnapshotError(path, f"not a valid snapshot ({exc})") from None
+    if raw.schema_version != SCHEMA_VERSION:
+        raise SnapshotError(
+            path,
+            f"schema_version {raw.schema_version!r} is not supported "
+            f"(evotui reads {SCHEMA_VERSION})",
+        )
+    for key in REQUIRED_SUMMARY_FIELDS:
+        if key not in raw.summary:
+            raise SnapshotError(path, f"summary is missing {key!r}")
+    examples = raw.examples
+    ids = [e.example_id for e in examples]
+    duplicates: list[int] = []
+    if len(set(ids)) != len(ids):
+        seen: set[int] = set()
+        kept: list[_Example] = []
+        for e in examples:
+            if e.example_id in seen:
+                duplicates.append(e.example_id)
+            else:
+                seen.add(e.example_id)
+                kept.append(e)
+        examples = kept
+        ids = [e.example_id for e in examples]
+    dataset = raw.dataset or Path(path).parent.name
+    step = raw.training_step
+    n = len(examples)
+    return SnapshotColumns(
+        path=str(path),
+        dataset=dataset,
+        training_step=step,
+        snapshot_id=raw.snapshot_id or snapshot_id(dataset, step),
+        example_ids=ids,
+        inputs=[e.input for e in examples],
+        expected=[e.expected_output for e in examples],
+        outputs=[e.model_output for e in examples],
+        # None -> NaN: numpy's float conversion does it in C.
+        loss=np.array([e.loss for e in examples], dtype=np.float64).reshape(n),
+        similarity=np.array([e.similarity for e in examples], dtype=np.float64).reshape(n),
+        exact_match=np.array([e.exact_match for e in examples], dtype=bool).reshape(n),
+        duplicate_ids=sorted(set(duplicates)),
+        summary=raw.summary,
+    )
 
 
 def snapshot_files(folder: str | os.PathLike[str]) -> list[tuple[int, Path]]:
@@ -335,7 +516,13 @@ def snapshot_files(folder: str | os.PathLike[str]) -> list[tuple[int, Path]]:
         return []
     for entry in entries:
         step = step_from_filename(entry.name)
-        if step is not None and entry.is_file():
+        if step is None:
+            continue
+        try:
+            usable = entry.is_file()
+        except OSError:
+            usable = True  # a symlink loop, no permission: listed, so its reader says why
+        if usable:
             found.append((step, Path(entry.path)))
     found.sort(key=lambda item: item[0])
     return found

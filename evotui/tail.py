@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from evotui.run import SnapshotChange, compare_snapshots, snapshot_warnings
-from evotui.snapshot import Snapshot, SnapshotError, read_snapshot, snapshot_files
+from evotui.index import FolderError, RunIndex, StepData
+from evotui.run import SnapshotChange, compare_steps, step_warnings
+from evotui.snapshot import snapshot_files
 from evotui.text import safe_line, safe_message
 
 MAX_IDS_SHOWN = 5
@@ -37,15 +38,12 @@ def _ids(ids: Sequence[int]) -> str:
     return shown + (",…" if len(ids) > MAX_IDS_SHOWN else "")
 
 
-def format_snapshot_line(snapshot: Snapshot, change: SnapshotChange | None, note: str = "") -> Line:
+def format_snapshot_line(data: StepData, change: SnapshotChange | None, note: str = "") -> Line:
     """``step    100  acc  62.5% (5/8)  loss 1.234  learned 2 [1,2]  forgotten 1 [6]  ...``."""
-    total = len(snapshot.examples)
-    correct = sum(1 for ex in snapshot.examples if ex.exact_match)
-    accuracy = correct / total if total else 0.0
-    loss = snapshot.avg_loss
+    loss = data.avg_loss
     loss_text = f"{loss:.3f}" if math.isfinite(loss) else "n/a"
     text = (
-        f"step {snapshot.training_step:>7}  acc {accuracy:6.1%} ({correct}/{total})"
+        f"step {data.step:>7}  acc {data.accuracy:6.1%} ({data.n_correct}/{data.total})"
         f"  loss {loss_text:>7}"
     )
     spans: list[tuple[int, int, str]] = [(0, 4 + 1 + 7, "bold")]
@@ -71,68 +69,73 @@ def format_snapshot_line(snapshot: Snapshot, change: SnapshotChange | None, note
 class Follower:
     """Turns what is in a folder into output lines, each snapshot once, in the order they land.
 
-    ``scan()`` reads the snapshot files not printed yet (in step order) and returns their lines;
-    bad files and oddities go to ``notices`` once per version of the file.
+    ``scan()`` reads the snapshot files not printed yet (in step order) through a
+    :class:`~evotui.index.RunIndex` and returns their lines; bad files and oddities go to
+    ``notices``, once per version of the file.
     """
 
     folder: Path
-    last: Snapshot | None = None
+    last: StepData | None = None
     printed: set[int] = field(default_factory=set)
-    bad: dict[Path, tuple[int, int]] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    index: RunIndex | None = None
 
     def scan(self) -> list[Line]:
+        if not self.printed and not snapshot_files(self.folder):
+            self._find_run()
+        fresh = self.index is None or self.index.folder != self.folder
+        if fresh:
+            self.index = RunIndex(self.folder)
+        index = self.index
+        assert index is not None
+        try:
+            index.scan()
+        except FolderError as exc:
+            self.notices.append(str(exc))
+            return []
+        if fresh:
+            from evotui.cache import load_cache
+
+            load_cache(index)  # a run some reader has read before: no parsing
+        for key in sorted(index.pending()):
+            index.ingest(key)
+        for notice in index.drain_notices():
+            prefix = "skipped" if notice.kind == "skipped" else "warning:"
+            self.notices.append(f"{prefix} {notice.path}: {notice.problem}")
         lines: list[Line] = []
-        files = snapshot_files(self.folder)
-        if not files and not self.printed:
-            files = self._find_run()
-        for step, path in files:
-            if step in self.printed:
+        for step in index.steps():
+            data = index.loaded(step)
+            if data is None or step in self.printed:
                 continue
-            try:
-                stat = path.stat()
-            except OSError:
-                continue  # removed between listing and reading
-            key = (stat.st_mtime_ns, stat.st_size)
-            if self.bad.get(path) == key:
-                continue
-            try:
-                snap = read_snapshot(path)
-            except SnapshotError as exc:
-                self.bad[path] = key
-                self.notices.append(f"skipped {exc}")
-                continue
-            self.bad.pop(path, None)
             self.printed.add(step)
-            lines.append(self._line(snap))
+            lines.append(self._line(data))
         return lines
 
-    def _find_run(self) -> list[tuple[int, Path]]:
+    def _find_run(self) -> None:
         """``tail data/evolution_snapshots`` started before the training made its run folder:
         once exactly one run folder with snapshots is inside, follow that one instead."""
         try:
             subfolders = [p for p in self.folder.iterdir() if p.is_dir()]
         except OSError:
-            return []
-        runs = [(p, files) for p in subfolders if (files := snapshot_files(p))]
+            return
+        runs = [p for p in subfolders if snapshot_files(p)]
         if len(runs) != 1:
-            return []
-        self.folder, files = runs[0]
+            return
+        self.folder = runs[0]
         self.notices.append(f"following {self.folder}")
-        return files
 
-    def _line(self, snap: Snapshot) -> Line:
+    def _line(self, data: StepData) -> Line:
+        assert self.index is not None
         previous = self.last
-        reference = [ex.example_id for ex in previous.examples] if previous else None
-        self.notices.extend(snapshot_warnings(snap, reference))
+        self.notices.extend(step_warnings(self.index, data, previous))
         if previous is None:
-            self.last = snap
-            return format_snapshot_line(snap, None)
-        if snap.training_step < previous.training_step:
+            self.last = data
+            return format_snapshot_line(data, None)
+        if data.step < previous.step:
             # Arrived after a later step (copied in late): no meaningful "since the previous".
-            return format_snapshot_line(snap, None, note="arrived late")
-        self.last = snap
-        return format_snapshot_line(snap, compare_snapshots(previous, snap))
+            return format_snapshot_line(data, None, note="arrived late")
+        self.last = data
+        return format_snapshot_line(data, compare_steps(self.index, previous, data))
 
 
 Emit = Callable[[Line], None]

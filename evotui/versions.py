@@ -41,6 +41,7 @@ from typing import Any
 import orjson
 
 from evotui.errors import EvotuiError
+from evotui.layout import MODELS_DIR
 from evotui.snapshot import fsync_dir, write_json_atomic
 
 try:  # advisory locking; POSIX only, and a lock is a courtesy on top of the renames anyway
@@ -49,7 +50,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 FORMAT = 1
-MODELS = "models"
+MODELS = str(MODELS_DIR)
 BACKUPS = "backups"
 STATE_FILE = "state.json"
 VERSION_FILE = "version.json"

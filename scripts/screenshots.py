@@ -43,7 +43,9 @@ async def shoot(run: Path, out: Path) -> None:
     app = EvotuiApp(run)
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(500):
-            if app.index is not None and not app.index.pending() and not app.progress:
+            index = app.index
+            # view: the run is listed and on screen (a worker reads it); then every file read
+            if index is not None and app.view is not None and not index.pending():
                 break
             await pilot.pause(0.02)
         await pilot.pause(0.3)
@@ -51,7 +53,8 @@ async def shoot(run: Path, out: Path) -> None:
         index = app.index
         assert index is not None and app.view is not None
         steps = index.steps()
-        target = next((s for s in steps if (index.step_data(s).accuracy or 0) >= 0.6), steps[-1])
+        loaded = [s for s in steps if index.loaded(s) is not None]
+        target = next((s for s in loaded if index.data[s].accuracy >= 0.6), steps[-1])
         app.go_to(steps.index(target), follow=False)
         await pilot.pause(0.2)
         view = app.view

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up ./.venv with evotui and its test tools. Safe to run again: it only installs what is missing.
+# Sets up ./.venv with evotui, its training extra (torch, transformers, accelerate) and its test
+# tools. Safe to run again: it only installs what is missing.
 # Torch goes in first as the pinned CPU wheel when the venv has none, because a bare `torch`
 # requirement would otherwise pull a multi-GB CUDA build (the package itself accepts torch>=2.2).
 set -euo pipefail
@@ -11,4 +12,4 @@ if ! python -c "import torch" >/dev/null 2>&1; then
     echo "Installing the CPU build of torch ..."
     python -m pip install --quiet --disable-pip-version-check "torch==${EVOTUI_TORCH_VERSION:-2.13.0}"
 fi
-python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+python -m pip install --quiet --disable-pip-version-check -e ".[train,test]"

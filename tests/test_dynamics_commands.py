@@ -254,7 +254,7 @@ def test_tail_lines_are_styled_only_for_a_terminal(run_dir: Path) -> None:
     from evotui.tail import format_snapshot_line, make_emitter
 
     run = _load(run_dir)
-    line = format_snapshot_line(run.snapshots[1], run.changes()[1])
+    line = format_snapshot_line(run.step_data(run.steps[1]), run.changes()[1])
     plain, styled = io.StringIO(), io.StringIO()
     make_emitter(plain, styled=False)(line)
     make_emitter(styled, styled=True)(line)

@@ -12,17 +12,11 @@ import pytest
 
 from evotui import dynamics
 from evotui.demo import write_synthetic_run
-from evotui.index import (
-    RunIndex,
-    discover_datasets,
-    folder_kind,
-    order_rows,
-    regression_text,
-    run_dynamics,
-    sparkline,
-    step_view,
-)
+from evotui.folders import discover_datasets, folder_kind
+from evotui.index import RunIndex
 from evotui.snapshot import build_snapshot, snapshot_filename, write_json_atomic
+from evotui.sparkline import sparkline
+from evotui.view import order_rows, regression_text, run_dynamics, step_view
 
 
 def _example(i: int, output: str, loss: float, expected: str = "4") -> dict[str, object]:
@@ -57,10 +51,11 @@ def test_scan_is_lazy_and_latest_reads_first(run: Path) -> None:
     assert index.loaded_count() == 0  # scanning parses nothing
     assert index.steps() == [0, 10, 20, 30, 40]
     assert index.pending() == [40, 30, 20, 10, 0]
-    snap = index.snapshot(40)
-    assert snap is not None and snap.training_step == 40
+    assert index.loaded(40) is None  # loaded() never reads
+    data = index.step_data(40)
+    assert data is not None and data.step == 40
     assert index.loaded_count() == 1
-    assert index.snapshot(40) is snap  # cached
+    assert index.step_data(40) is data and index.loaded(40) is data  # read once
     for step in index.pending():
         assert index.ingest(step)
     mats = index.matrices()
@@ -125,6 +120,9 @@ def test_step_view_regressions_status_and_history(tmp_path: Path) -> None:
     _write(folder, 10, [_example(0, "5", 0.3), _example(1, "4", 0.6), _example(2, "4", 0.2)])
     index = RunIndex(folder)
     index.scan()
+    assert step_view(index, 10) is None  # the view never reads a file
+    index.step_data(0)
+    index.step_data(10)
     view = step_view(index, 10)
     assert view is not None
     assert view.position == 2 and view.count == 2 and view.prev_step == 0
@@ -178,22 +176,25 @@ def test_export_rows_csv_and_jsonl(tmp_path: Path) -> None:
     import io
     import json
 
-    from evotui.index import export_bytes, export_rows
+    from evotui.export import EXPORT_COLUMNS, export_step, step_rows
 
     folder = tmp_path / "d"
     _write(folder, 0, [_example(0, "4", 0.2), _example(1, 'x, "y"', 0.1)])
     _write(folder, 10, [_example(0, "5", 0.3), _example(1, "4", float("nan"))])
     index = RunIndex(folder)
     index.scan()
-    view = step_view(index, 10)
-    rows = export_rows(index, view, [1, 0])
+    data = index.step_data(10)
+    rows = step_rows(index, data, [1, 0])
     assert [r["example_id"] for r in rows] == [1, 0]
-    assert rows[1]["regressed"] is True and rows[1]["model_output"] == "5"
+    assert rows[1]["training_step"] == 10 and rows[1]["model_output"] == "5"
     assert rows[0]["loss"] is None
-    parsed = list(csv.DictReader(io.StringIO(export_bytes(rows, "csv").decode())))
+    parsed = list(csv.DictReader(io.StringIO(export_step(index, data, "csv", [1, 0]).decode())))
+    assert list(parsed[0]) == list(EXPORT_COLUMNS)
     assert parsed[1]["model_output"] == "5" and parsed[0]["loss"] == ""
-    lines = export_bytes(rows, "jsonl").decode().splitlines()
+    assert parsed[1]["exact_match"] == "false"
+    lines = export_step(index, data, "jsonl", [1, 0]).decode().splitlines()
     assert json.loads(lines[0])["example_id"] == 1 and len(lines) == 2
+    assert json.loads(lines[1])["exact_match"] is False
 
 
 def test_scan_of_just_the_changed_paths(run: Path) -> None:
@@ -237,13 +238,19 @@ def test_quick_scan_then_changes_are_still_seen(run: Path) -> None:
     assert index2.scan().any is False  # the bad file keeps its stamp: no retry until it changes
 
 
-def test_file_name_step_keys_history_even_if_content_disagrees(run: Path) -> None:
-    """A snapshot copied under another name (step_50 holding training_step 40) must not give the
-    history two rows with the same step (the detail table keys rows by step and crashed)."""
+def test_a_file_is_the_step_it_holds_and_a_copy_is_a_duplicate(run: Path) -> None:
+    """A snapshot copied under another name (step_50 holding training_step 40): its step is its
+    training_step, so it is a second snapshot for step 40 and skipped, with a notice; the history
+    keeps one row per step (the detail table keys rows by step)."""
     (run / snapshot_filename(50)).write_bytes((run / snapshot_filename(40)).read_bytes())
     index = RunIndex(run)
     index.scan()
-    for step in index.steps():
+    for step in list(index.steps()):
         index.step_data(step)
+    assert index.steps() == [0, 10, 20, 30, 40]
+    assert index.data[40].path.endswith(snapshot_filename(40))  # the name that agrees wins
+    notices = index.drain_notices()
+    assert [Path(n.path).name for n in notices] == [snapshot_filename(50)]
+    assert "a second snapshot for step 40" in notices[0].problem
     steps = [row.step for row in index.history(index.example_ids[0])]
-    assert steps == [0, 10, 20, 30, 40, 50]
+    assert steps == [0, 10, 20, 30, 40]

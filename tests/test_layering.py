@@ -1,7 +1,16 @@
-"""The viewer half must start without torch/transformers; the core never imports the UI."""
+"""The viewer half must start without torch/transformers; the core never imports the UI.
 
+Checked twice: at run time (what really gets imported) and statically by import-linter's
+contracts in pyproject.toml (every import, also those inside functions)."""
+
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Everything `evotui watch|tail|summary|export|versions` imports on its way to the screen.
 VIEWER_MODULES = [
@@ -26,6 +35,8 @@ VIEWER_MODULES = [
 CORE_MODULES = [
     "evotui.snapshot",
     "evotui.index",
+    "evotui.cache",
+    "evotui.export",
     "evotui.run",
     "evotui.dynamics",
     "evotui.diff",
@@ -56,3 +67,17 @@ def test_core_modules_do_not_import_textual() -> None:
     loaded = _imported_after("\n".join(f"import {m}" for m in CORE_MODULES))
     assert "evotui.dynamics" in loaded  # the check itself ran
     assert not any(name == "textual" or name.startswith("textual.") for name in loaded)
+
+
+def test_import_linter_contracts_hold() -> None:
+    pytest.importorskip("importlinter", reason="import-linter comes with the test extra")
+    code = (
+        "import sys\n"
+        "from importlinter.cli import lint_imports\n"
+        "sys.exit(lint_imports(config_filename='pyproject.toml', no_cache=True))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

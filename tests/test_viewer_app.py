@@ -302,17 +302,20 @@ async def test_folder_removed_and_recreated(run: Path) -> None:
 
 
 async def test_detail_with_a_copied_snapshot_does_not_crash(run: Path) -> None:
+    # step_000040.json holds training_step 30: a second snapshot for step 30, skipped.
     (run / snapshot_filename(40)).write_bytes((run / snapshot_filename(30)).read_bytes())
     app = EvotuiApp(run)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.current_step == 40)
-        await wait_for(pilot, lambda: app.index is not None and app.index.loaded_count() == 5)
+        await wait_for(pilot, lambda: app.index is not None and app.index.loaded_count() == 4)
+        await wait_for(pilot, lambda: app.current_step == 30)
+        assert app.index.steps() == [0, 10, 20, 30]
         await pilot.press("enter")
         assert isinstance(app.screen, DetailScreen)
         text = await shown(pilot, app)
         assert "history" in text
         await pilot.press("left")
-        assert app.current_step == 30 and isinstance(app.screen, DetailScreen)
+        await wait_for(pilot, lambda: app.current_step == 20)
+        assert isinstance(app.screen, DetailScreen)
 
 
 async def test_single_empty_snapshot_says_so(tmp_path: Path) -> None:

@@ -25,7 +25,13 @@ async def settled(pilot: Pilot) -> None:
     app = pilot.app
     assert isinstance(app, EvotuiApp)
     for _ in range(200):
-        if app.index is not None and not app.index.pending() and not app.progress:
+        index = app.index
+        if (
+            index is not None
+            and app.view is not None  # the run is listed and on screen (read by a worker)
+            and not index.pending()
+            and not app.progress
+        ):
             break
         await pilot.pause(0.02)
     await pilot.pause(0.1)

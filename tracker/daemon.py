@@ -43,6 +43,7 @@ from typing import Any, TextIO
 import orjson
 
 from evotui.errors import EvotuiError
+from evotui.layout import INBOX_DIR, MODELS_DIR, SNAPSHOTS_DIR
 from evotui.names import file_name_part, folder_name_problem
 from evotui.snapshot import fsync_dir, write_bytes_atomic, write_json_atomic
 from evotui.text import safe_message
@@ -53,7 +54,14 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-FOLDERS = ("inbox", "processing", "done", "failed", "models", "data/evolution_snapshots")
+FOLDERS = (
+    str(INBOX_DIR),
+    "processing",
+    "done",
+    "failed",
+    str(MODELS_DIR),
+    SNAPSHOTS_DIR.as_posix(),
+)
 EMBEDDED_MODEL = "embedded tiny GPT-2"
 # Names that say "still being written" even when they end in .jsonl (editors, rsync, downloads).
 _PARTIAL = re.compile(r"(^\.|^~|\.(tmp|part|partial|crdownload|swp)$|~$)", re.IGNORECASE)
@@ -79,7 +87,6 @@ class Outcome:
     ok: bool
     version: Version | None = None
     reason: str = ""
-    moved_to: Path | None = None
 
 
 class DaemonStopped(BaseException):
@@ -192,11 +199,11 @@ class Daemon:
     def __init__(self, options: DaemonOptions, log: Callable[[str], None] | None = None) -> None:
         self.options = options
         self.base = Path(options.base_dir)
-        self.inbox = self.base / "inbox"
+        self.inbox = self.base / INBOX_DIR
         self.processing = self.base / "processing"
         self.done = self.base / "done"
         self.failed = self.base / "failed"
-        self.snapshots_root = self.base / "data" / "evolution_snapshots"
+        self.snapshots_root = self.base / SNAPSHOTS_DIR
         sink = log or (lambda line: print(line, flush=True))
         # file names and dataset names are data: no raw control characters in the log
         self.log: Callable[[str], None] = lambda line: sink(safe_message(line))
@@ -377,7 +384,7 @@ class Daemon:
         self._data_path(name).unlink(missing_ok=True)
         self.log(f"✗ failed {name}: {reason}")
         self.log(f"   moved to {target.relative_to(self.base)} (+ {target.name}.reason.txt)")
-        return Outcome(name=name, ok=False, reason=reason, moved_to=target)
+        return Outcome(name=name, ok=False, reason=reason)
 
     # -- training one file -------------------------------------------------------------------
 
@@ -395,7 +402,7 @@ class Daemon:
             folder = self.snapshots_root / own
             # And once more on the resolved path: nothing outside snapshots_root is ever removed.
             inside = folder.resolve().parent == self.snapshots_root.resolve()
-            if inside and (Path("data/evolution_snapshots") / own).as_posix() not in referenced:
+            if inside and (SNAPSHOTS_DIR / own).as_posix() not in referenced:
                 shutil.rmtree(folder, ignore_errors=True)
                 return str(own)
         if folder_name_problem(stem) is not None:  # "...jsonl" has the stem ".."
@@ -424,9 +431,9 @@ class Daemon:
         write_json_atomic(self._job_path(name), job)
         for version in self.store.versions():
             if version.meta.get("job") == job["id"]:  # trained before the crash, not yet moved
-                target = self._finish(name, self.done)
+                self._finish(name, self.done)
                 self.log(f"✓ done {name} → version {version.id} (found after a restart)")
-                return Outcome(name=name, ok=True, version=version, moved_to=target)
+                return Outcome(name=name, ok=True, version=version)
         if (self.processing / name).is_symlink():
             return self._fail(
                 name,
@@ -494,7 +501,7 @@ class Daemon:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        target = self._finish(name, self.done)
+        self._finish(name, self.done)
         acc = meta["final_accuracy"]
         loss = meta["final_avg_loss"]
         metrics = ""
@@ -505,7 +512,7 @@ class Daemon:
         if meta["final_missing"]:
             metrics = f" (final accuracy missing: {meta['final_missing']})"
         self.log(f"✓ done {name} → version {version.id}{metrics}")
-        return Outcome(name=name, ok=True, version=version, moved_to=target)
+        return Outcome(name=name, ok=True, version=version)
 
     def _claimed_copy(self, name: str, job: dict[str, Any]) -> Path:
         """The bytes this job trains on, copied privately once and hashed then.

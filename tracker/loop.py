@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from evotui.layout import SNAPSHOTS_DIR
 from tracker.capture import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_EXAMPLES,
@@ -28,7 +29,7 @@ from tracker.capture import (
 from tracker.data import TrainingExample, load_examples
 from tracker.schedule import Schedule, parse_schedule
 
-DEFAULT_SNAPSHOTS_DIR = Path("data") / "evolution_snapshots"
+DEFAULT_SNAPSHOTS_DIR = SNAPSHOTS_DIR
 
 
 def model_max_length(model: Any) -> int | None:

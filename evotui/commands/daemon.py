@@ -43,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from evotui.errors import EvotuiError
+    from evotui.errors import EvotuiError, require_training_extra
+
+    require_training_extra("daemon")
     from tracker.daemon import Daemon, DaemonOptions, DaemonStopped, pipe_safe_output
 
     # Refuse bad options once, up front, rather than failing every file with the same reason

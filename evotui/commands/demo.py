@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from evotui.errors import EvotuiError
+from evotui.errors import EvotuiError, require_training_extra
+from evotui.layout import SNAPSHOTS_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_training_extra("demo")
     from evotui import demo
 
     if args.steps < 1:
@@ -34,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         data_file = demo.write_demo_data(root / "data")
     except OSError as exc:
         raise EvotuiError(f"{root / 'data'}: cannot write the demo data set ({exc})") from None
-    snapshots = root / "data" / "evolution_snapshots"
+    snapshots = root / SNAPSHOTS_DIR
     run_dir = snapshots / demo.DEMO_DATASET
     removed = demo.clear_old_run(run_dir)
     log_path = root / "evotui-demo.log"

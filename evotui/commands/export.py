@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from evotui.text import json_terminal_safe, safe_block
+from evotui.text import safe_block
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,40 +19,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _terminal_safe(chunk: bytes, fmt: str, *, to_terminal: bool) -> bytes:
-    """JSONL: control and bidi characters as JSON escapes, always (the data is unchanged). CSV
-    has no escapes: it is written exactly, except straight to a terminal, where a person reads
-    it and raw control characters would drive the terminal."""
-    if fmt == "jsonl":
-        return json_terminal_safe(chunk)
-    if to_terminal:
+    """JSONL already has control and bidi characters as JSON escapes (evotui/export.py). CSV has
+    no escapes: it is written exactly, except straight to a terminal, where a person reads it and
+    raw control characters would drive the terminal."""
+    if to_terminal and fmt == "csv":
         return safe_block(chunk.decode("utf-8", "replace")).encode("utf-8")
     return chunk
 
 
 def run(args: argparse.Namespace) -> int:
-    from evotui.commands.summary import report_problems
+    from evotui.commands.summary import load_for_command
     from evotui.errors import EvotuiError
-    from evotui.run import EXPORT_COLUMNS, export_rows, load_run, snapshot_rows
+    from evotui.export import export_step
     from evotui.snapshot import write_bytes_atomic
 
-    run_ = load_run(args.dir)
-    report_problems(run_, "export")
-    if not run_.snapshots:
-        raise EvotuiError(f"{args.dir}: no usable snapshots (step_*.json)")
+    run_ = load_for_command(args.dir, "export")
+    index = run_.index
     chunks = (
         _terminal_safe(
-            export_rows(snapshot_rows(snap), args.format, EXPORT_COLUMNS, header=index == 0),
+            export_step(index, index.data[step], args.format, header=position == 0),
             args.format,
             to_terminal=not args.output and sys.stdout.isatty(),
         )
-        for index, snap in enumerate(run_.snapshots)
+        for position, step in enumerate(run_.steps)
     )
     if args.output:
         try:
             write_bytes_atomic(args.output, b"".join(chunks))
         except OSError as exc:
             raise EvotuiError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
-        rows = sum(len(snap.examples) for snap in run_.snapshots)
+        rows = sum(index.data[step].total for step in run_.steps)
         print(f"wrote {rows} rows to {args.output}", file=sys.stderr)
         return 0
     out = sys.stdout.buffer

@@ -34,7 +34,7 @@ def load_for_command(path: str, command: str) -> Any:
 
     run = load_run(path)
     report_problems(run, command)
-    if not run.snapshots:
+    if not run.steps:
         why = f" ({len(run.skipped)} unreadable)" if run.skipped else ""
         raise EvotuiError(f"{path}: no usable snapshots (step_*.json){why}")
     return run
@@ -42,30 +42,34 @@ def load_for_command(path: str, command: str) -> Any:
 
 def summary_dict(run: Any) -> dict[str, Any]:
     """The ``--json`` object: the run's curves, every tracked example's final state and dynamics."""
+    import numpy as np
+
     from evotui.dynamics import (
         AMBIGUOUS_VARIABILITY,
         EASY_CONFIDENCE,
         REGIONS,
         REGRESSION_LOSS_MARGIN,
     )
-    from evotui.run import json_ready
+    from evotui.export import json_ready
 
-    final: dict[int, Any] = {}
-    for snap in run.snapshots:  # the last snapshot that holds each example wins
-        for ex in snap.examples:
-            final[ex.example_id] = ex
+    index = run.index
+    mats = index.matrices()
     dynamics = run.dynamics()
+    # The last snapshot that holds each example gives its final state.
+    n_rows = len(mats.steps)
+    last = n_rows - 1 - np.argmax(mats.present[::-1], axis=0) if n_rows else []
     examples = []
-    for dyn in dynamics:
-        ex = final[dyn.example_id]
+    for col, dyn in zip(run.columns.tolist(), dynamics, strict=True):
+        row = index.data[mats.steps[int(last[col])]]
+        text, expected = index.texts(row, col)
         examples.append(
             {
                 "example_id": dyn.example_id,
-                "input": ex.input,
-                "expected_output": ex.expected_output,
-                "final_model_output": ex.model_output,
-                "final_loss": ex.loss,
-                "final_correct": ex.exact_match,
+                "input": text,
+                "expected_output": expected,
+                "final_model_output": row.outputs[col] or "",
+                "final_loss": float(row.loss[col]),
+                "final_correct": bool(row.correct[col]),
                 "learned_at_step": dyn.learned_at_step,
                 "forgetting_events": dyn.forgetting_events,
                 "confidence": dyn.confidence,
@@ -136,15 +140,15 @@ def print_tables(run: Any, data: dict[str, Any]) -> None:
     table = Table(title="Snapshots", title_justify="left")
     for name in ("step", "accuracy", "avg loss", "learned", "forgotten", "regressed"):
         table.add_column(name, justify="right")
-    rows = list(zip(run.snapshots, run.changes(), strict=True))
+    rows = list(zip(run.steps, run.changes(), strict=True))
     hidden = 0
     if len(rows) > SNAPSHOT_ROWS_SHOWN:
         hidden = len(rows) - SNAPSHOT_ROWS_SHOWN
         rows = rows[:5] + rows[-(SNAPSHOT_ROWS_SHOWN - 5) :]
-    for index, (snap, change) in enumerate(rows):
-        if hidden and index == 5:
+    for position, (step, change) in enumerate(rows):
+        snap = run.step_data(step)
+        if hidden and position == 5:
             table.add_row("…", f"[dim]{hidden} more[/dim]", "", "", "", "")
-        correct = sum(1 for ex in snap.examples if ex.exact_match)
         counts = (
             ("", "", "")
             if change is None
@@ -155,8 +159,8 @@ def print_tables(run: Any, data: dict[str, Any]) -> None:
             )
         )
         table.add_row(
-            str(snap.training_step),
-            f"{snap.accuracy:.1%} ({correct}/{len(snap.examples)})",
+            str(step),
+            f"{snap.accuracy:.1%} ({snap.n_correct}/{snap.total})",
             _num(snap.avg_loss),
             *counts,
         )

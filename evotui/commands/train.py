@@ -10,10 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from evotui.errors import EvotuiError
+from evotui.errors import EvotuiError, require_training_extra
+from evotui.layout import SNAPSHOTS_DIR
 from evotui.text import safe_message
 
-DEFAULT_SNAPSHOTS_DIR = Path("data") / "evolution_snapshots"
+DEFAULT_SNAPSHOTS_DIR = SNAPSHOTS_DIR
 
 
 def positive_int(text: str) -> int:
@@ -117,6 +118,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_training_extra("train")
     data = Path(args.data)
     if data.is_dir():
         raise EvotuiError(f"{data}: is a directory, not a JSONL file")

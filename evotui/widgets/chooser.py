@@ -8,12 +8,12 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from evotui.index import DatasetInfo, discover_datasets
+from evotui.folders import DatasetInfo, discover_datasets
 from evotui.text import safe_line
+from evotui.widgets.base import PicksDataset
 
 
 def ago(seconds: float) -> str:
@@ -36,7 +36,7 @@ def option_text(info: DatasetInfo, now: float) -> Text:
     return text
 
 
-class ChooserScreen(Screen[Path | None]):
+class ChooserScreen(PicksDataset):
     """Dismisses with the chosen dataset folder."""
 
     BINDINGS = [Binding("q", "app.quit", "Quit"), Binding("escape", "app.quit", "Quit", show=False)]

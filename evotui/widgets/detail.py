@@ -10,15 +10,18 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from evotui.diff import counts, diff_output
-from evotui.index import HistoryRow, RunIndex, StepView
+from evotui.index import HistoryRow, RunIndex
 from evotui.text import safe_block
+from evotui.view import StepView
+from evotui.widgets.base import FollowsRun, RunState
 from evotui.widgets.header import RunHeader
 from evotui.widgets.preview import example_summary
 from evotui.widgets.render import diff_text, fmt_loss, legend, visible
+
+HISTORY_ROWS = 200
 
 
 class HistoryTable(DataTable, inherit_bindings=False):
@@ -54,7 +57,7 @@ def detail_body(index: RunIndex, view: StepView, col: int) -> Group:
     return Group(example_summary(index, view, col), Text(""), grid)
 
 
-class DetailScreen(Screen[None]):
+class DetailScreen(FollowsRun):
     """Follows the app's current step: ←/→ still move through snapshots while it is open."""
 
     BINDINGS = [
@@ -66,7 +69,8 @@ class DetailScreen(Screen[None]):
     def __init__(self, col: int) -> None:
         super().__init__()
         self.col = col
-        self._history_key: tuple[int, int] | None = None
+        # What the table shows (column, window, rows): it is rebuilt only when that changes.
+        self._history_key: tuple[object, ...] | None = None
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="detail-header")
@@ -86,6 +90,9 @@ class DetailScreen(Screen[None]):
         self.app.call_later(self.app.refresh_views)  # type: ignore[attr-defined]
         table.focus()
 
+    def follow(self, state: RunState) -> None:
+        self.show(state.index, state.view, self.col, state.dataset, state.follow, state.progress)
+
     def show(
         self, index: RunIndex, view: StepView, col: int, dataset: str, follow: bool, progress: str
     ) -> None:
@@ -96,15 +103,23 @@ class DetailScreen(Screen[None]):
 
     def _fill_history(self, index: RunIndex, view: StepView, col: int) -> None:
         table = self.query_one(HistoryTable)
-        key = (col, index.version)
-        if key != self._history_key:
-            self._history_key = key
-            rows = index.history(index.example_ids[col])
+        if not table.columns:
+            return  # not mounted yet: on_mount asks for a redraw once it is
+        # At most HISTORY_ROWS rows around the current step: a run of 50,000 snapshots must not
+        # build a 50,000-row table (or 50,000 row objects) on the UI thread.
+        rows, start, total = index.history_window(index.example_ids[col], view.step, HISTORY_ROWS)
+        signature = (col, start, total, tuple(rows))
+        if signature != self._history_key:
+            self._history_key = signature
             table.clear()
             previous = None
             for row in rows:
                 table.add_row(*self._cells(row, previous), key=str(row.step))
                 previous = row.output
+            title = " history · one row per snapshot"
+            if len(rows) < total:
+                title += f" (rows {start + 1}–{start + len(rows)} of {total})"
+            self.query_one("#history-title", Static).update(title)
         try:
             target = table.get_row_index(str(view.step))
         except Exception:  # the current step is not loaded yet

@@ -21,7 +21,9 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from evotui.index import Matrices, RunIndex, StepView, sparklines
+from evotui.index import Matrices, RunIndex
+from evotui.sparkline import sparklines
+from evotui.view import StepView
 from evotui.widgets.render import STATUS_GLYPHS, delta_style, fmt_delta, fmt_loss, visible
 
 ID_W, LOSS_W, DELTA_W = 4, 6, 6

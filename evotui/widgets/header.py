@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from evotui.index import StepView
 from evotui.text import safe_line
+from evotui.view import StepView
 from evotui.widgets.render import fmt_loss, fmt_pct
 
 

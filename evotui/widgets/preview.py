@@ -7,7 +7,8 @@ from rich.text import Text
 from textual.widget import Widget
 
 from evotui.diff import diff_output
-from evotui.index import RunIndex, StepView, regression_text
+from evotui.index import RunIndex
+from evotui.view import StepView, regression_text
 from evotui.widgets.render import (
     STATUS_GLYPHS,
     diff_text,

@@ -1,0 +1,155 @@
+"""The export format: one row per (snapshot, example), shared by ``evotui export`` (every snapshot)
+and the viewer's ``x`` / ``X`` (the examples listed at the current step). The same columns and the
+same bytes for the same rows, whoever writes them.
+
+Columns (:data:`EXPORT_COLUMNS`): ``dataset``, ``training_step``, ``snapshot_id``, ``example_id``,
+``input``, ``expected_output``, ``model_output``, ``loss``, ``similarity``, ``exact_match``; values
+as the snapshot file has them (the examples in the file's order, duplicate ids after the first left
+out). CSV: the csv module's quoting, booleans ``true``/``false``, a null number an empty cell.
+JSONL: one JSON object per line, booleans ``true``/``false``, a null number ``null``, control and
+bidi characters as ``\\uXXXX`` escapes (the same text, safe on a terminal).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+
+from evotui.index import RunIndex, StepData
+from evotui.text import json_terminal_safe
+
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "training_step",
+    "snapshot_id",
+    "example_id",
+    "input",
+    "expected_output",
+    "model_output",
+    "loss",
+    "similarity",
+    "exact_match",
+)
+EXPORT_FORMATS: tuple[str, ...] = ("csv", "jsonl")
+
+
+def step_rows(
+    index: RunIndex, data: StepData, cols: Sequence[int] | None = None
+) -> list[dict[str, Any]]:
+    """Export rows of one snapshot: its examples in file order, or the columns ``cols`` (in that
+    order; columns not in this snapshot are left out)."""
+    file_cols = data.order.tolist()
+    if cols is None:
+        cols = file_cols
+    position = {col: i for i, col in enumerate(file_cols)}
+    ids = index.example_ids
+    rows: list[dict[str, Any]] = []
+    for col in cols:
+        i = position.get(col)
+        if i is None:
+            continue
+        text = index.inputs[col] if data.inputs is None else data.inputs[i]
+        expected = index.expected[col] if data.expected is None else data.expected[i]
+        rows.append(
+            {
+                "dataset": data.dataset,
+                "training_step": data.step,
+                "snapshot_id": data.snapshot_id,
+                "example_id": ids[col],
+                "input": text,
+                "expected_output": expected,
+                "model_output": data.outputs[col] or "",
+                "loss": _number(data.loss[col]),
+                "similarity": _number(data.similarity[col]),
+                "exact_match": bool(data.correct[col]),
+            }
+        )
+    return rows
+
+
+def _number(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return value
+
+
+def export_rows(
+    rows: Iterable[Mapping[str, Any]],
+    fmt: str,
+    columns: Sequence[str] | None = None,
+    *,
+    header: bool = True,
+) -> bytes:
+    """Rows as CSV or JSONL bytes.
+
+    ``fmt`` is ``"csv"`` or ``"jsonl"``. ``columns`` picks and orders the fields (default: the keys
+    of the first row). CSV: the csv module's quoting (commas, quotes and newlines in text are safe),
+    booleans as ``true``/``false``, missing or NaN numbers as empty cells; ``header=False`` leaves
+    out the header line (to append chunks). JSONL: one JSON object per line, NaN as ``null``.
+    """
+    rows = list(rows)
+    if columns is None:
+        columns = list(rows[0].keys()) if rows else list(EXPORT_COLUMNS)
+    if fmt == "jsonl":
+        out = bytearray()
+        for row in rows:
+            obj = {key: _json_value(row.get(key)) for key in columns}
+            # Control and bidi characters as \uXXXX: lossless, and safe to print to a terminal.
+            out += json_terminal_safe(orjson.dumps(obj))
+            out += b"\n"
+        return bytes(out)
+    if fmt == "csv":
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer, lineterminator="\n")
+        if header:
+            writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_csv_cell(row.get(key)) for key in columns])
+        return buffer.getvalue().encode("utf-8")
+    raise ValueError(f"unknown export format {fmt!r} (use one of {', '.join(EXPORT_FORMATS)})")
+
+
+def export_step(
+    index: RunIndex,
+    data: StepData,
+    fmt: str,
+    cols: Sequence[int] | None = None,
+    *,
+    header: bool = True,
+) -> bytes:
+    """One snapshot's rows (all, or the listed columns) in the export format."""
+    return export_rows(step_rows(index, data, cols), fmt, EXPORT_COLUMNS, header=header)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return _json_value(value.item())
+    return value
+
+
+def json_ready(obj: Any) -> Any:
+    """A copy of ``obj`` that JSON can hold: NaN/inf as None, numpy scalars as Python ones."""
+    if isinstance(obj, Mapping):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_ready(v) for v in obj]
+    return _json_value(obj)

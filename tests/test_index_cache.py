@@ -1,0 +1,173 @@
+"""The index cache: a reopen of an unchanged run parses nothing and gives the same answers; a
+changed file is read again; a corrupt, foreign or missing cache changes nothing but speed."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evotui.cache import cache_path, load_cache, save_cache
+from evotui.commands.summary import summary_dict
+from evotui.export import export_step
+from evotui.index import RunIndex
+from evotui.run import load_run
+from evotui.snapshot import build_snapshot, snapshot_filename, write_json_atomic
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_one_reader import EXPECTED_STEPS, make_odd_run  # noqa: E402
+
+
+def _answers(folder: Path) -> tuple[object, ...]:
+    run = load_run(folder)
+    exports = b"".join(export_step(run.index, run.index.data[s], "jsonl") for s in run.steps)
+    return run.index.reads, summary_dict(run), exports, run.warnings
+
+
+@pytest.fixture
+def odd(tmp_path: Path) -> Path:
+    return make_odd_run(tmp_path / "odd")
+
+
+def test_a_warm_reopen_reads_no_snapshot_and_agrees(odd: Path) -> None:
+    reads, cold, cold_export, cold_warnings = _answers(odd)
+    assert reads == 6  # every step_*.json but the symlink loop (it cannot even be stat'ed)
+    path = cache_path(odd)
+    assert path is not None and path.exists()
+    reads, warm, warm_export, warm_warnings = _answers(odd)
+    assert reads == 3  # only the skipped files (truncated, foreign, duplicate) again
+    assert warm == cold and warm_export == cold_export
+    assert warm_warnings == cold_warnings
+    assert load_run(odd).steps == EXPECTED_STEPS
+
+
+def test_a_changed_file_is_read_again(odd: Path) -> None:
+    _answers(odd)
+    rows = [
+        {
+            "example_id": 0,
+            "input": "new",
+            "expected_output": "4",
+            "model_output": "4",
+            "loss": 0.01,
+            "similarity": 1.0,
+            "exact_match": True,
+        }
+    ]
+    write_json_atomic(odd / snapshot_filename(20), build_snapshot("odd", 20, rows))
+    future = os.stat(odd / snapshot_filename(20)).st_mtime_ns + 10**9
+    os.utime(odd / snapshot_filename(20), ns=(future, future))
+    run = load_run(odd)
+    assert run.index.reads == 4  # the changed file and the 3 skipped ones
+    assert run.accuracy[-1] == 1.0 and run.snapshot(20).examples[0].input == "new"
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"", b"\x00" * 100, b"\x93\x01\x02", b"{not msgpack", None],
+    ids=["empty", "zeros", "wrong-shape", "text", "truncated"],
+)
+def test_a_corrupt_cache_is_ignored(odd: Path, garbage: bytes | None) -> None:
+    _, cold, cold_export, _ = _answers(odd)
+    path = cache_path(odd)
+    assert path is not None
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if garbage is None else garbage)
+    reads, again, again_export, _ = _answers(odd)
+    assert reads == 6 and again == cold and again_export == cold_export
+
+
+def test_a_cache_for_another_folder_is_not_used(odd: Path, tmp_path: Path) -> None:
+    _answers(odd)
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in os.listdir(odd):
+        if not (odd / name).is_symlink():
+            (other / name).write_bytes((odd / name).read_bytes())
+            stat = os.stat(odd / name)
+            os.utime(other / name, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    source, target = cache_path(odd), cache_path(other)
+    assert source is not None and target is not None
+    target.write_bytes(source.read_bytes())
+    index = RunIndex(other)
+    index.scan()
+    assert load_cache(index) == 0
+
+
+def test_cache_off(odd: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("EVOTUI_CACHE_DIR", "off")
+    assert cache_path(odd) is None
+    index = RunIndex(odd)
+    index.scan()
+    index.read_all()
+    assert save_cache(index) is False
+    assert load_run(odd).index.reads == 6
+
+
+def test_an_unwritable_cache_folder_is_not_an_error(
+    odd: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("EVOTUI_CACHE_DIR", str(blocker / "cache"))
+    assert load_run(odd).steps == EXPECTED_STEPS
+
+
+def test_a_cache_that_decodes_but_does_not_hold_together_is_ignored(odd: Path) -> None:
+    import msgspec
+
+    from evotui import cache as cache_module
+
+    _, cold, cold_export, _ = _answers(odd)
+    path = cache_path(odd)
+    assert path is not None
+    cache = cache_module._DECODER.decode(path.read_bytes())
+    cache.steps[-1].order = np.array([0, 99], dtype=np.int64).tobytes()  # no column 99
+    path.write_bytes(msgspec.msgpack.encode(cache))
+    reads, again, again_export, _ = _answers(odd)
+    assert reads == 6 and again == cold and again_export == cold_export
+
+
+def test_a_cache_written_by_the_viewer_gives_load_run_the_same_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The viewer reads newest first, so its index numbers the examples in another order when
+    the tracked set changes mid-run; a run loaded from its cache still lists them in step order."""
+    folder = tmp_path / "changing"
+
+    def row(i: int, output: str) -> dict[str, object]:
+        return {
+            "example_id": i,
+            "input": f"q{i}",
+            "expected_output": "4",
+            "model_output": output,
+            "loss": 0.5 + i,
+            "similarity": 0.5,
+            "exact_match": output == "4",
+        }
+
+    write_json_atomic(
+        folder / snapshot_filename(0), build_snapshot("c", 0, [row(0, "x"), row(1, "4")])
+    )
+    write_json_atomic(
+        folder / snapshot_filename(10), build_snapshot("c", 10, [row(2, "4"), row(0, "4")])
+    )
+    monkeypatch.setenv("EVOTUI_CACHE_DIR", "off")
+    cold = load_run(folder)
+    cold_summary = summary_dict(cold)
+    assert cold.example_ids == [0, 1, 2]
+    monkeypatch.setenv("EVOTUI_CACHE_DIR", str(tmp_path / "cache"))
+    viewer = RunIndex(folder)
+    viewer.scan()
+    for key in viewer.pending():  # newest first, as the viewer reads
+        viewer.ingest(key)
+    assert viewer.example_ids == [2, 0, 1]
+    assert save_cache(viewer)
+    warm = load_run(folder)
+    assert warm.index.reads == 0
+    assert warm.example_ids == [0, 1, 2]
+    assert summary_dict(warm) == cold_summary
+    np.testing.assert_array_equal(warm.loss_matrix(), cold.loss_matrix())
