@@ -3,7 +3,9 @@ and the viewer's ``x`` / ``X`` (the examples listed at the current step). The sa
 same bytes for the same rows, whoever writes them.
 
 Columns (:data:`EXPORT_COLUMNS`): ``dataset``, ``training_step``, ``snapshot_id``, ``example_id``,
-``input``, ``expected_output``, ``model_output``, ``loss``, ``similarity``, ``exact_match``; values
+``input``, ``expected_output``, ``model_output``, ``loss``, ``similarity``, ``exact_match``, then
+the per-example measures (``teacher_forced_accuracy``, ``min_gold_prob``, ``margin``,
+``first_divergence``: empty / null in files written before they were measured); values
 as the snapshot file has them (the examples in the file's order, duplicate ids after the first left
 out). CSV: the csv module's quoting, booleans ``true``/``false``, a null number an empty cell.
 JSONL: one JSON object per line, booleans ``true``/``false``, a null number ``null``, control and
@@ -22,6 +24,7 @@ import numpy as np
 import orjson
 
 from evotui.index import RunIndex, StepData
+from evotui.snapshot import MEASURES
 from evotui.text import json_terminal_safe
 
 EXPORT_COLUMNS: tuple[str, ...] = (
@@ -35,6 +38,7 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "loss",
     "similarity",
     "exact_match",
+    *MEASURES,
 )
 EXPORT_FORMATS: tuple[str, ...] = ("csv", "jsonl")
 
@@ -68,9 +72,15 @@ def step_rows(
                 "loss": _number(data.loss[col]),
                 "similarity": _number(data.similarity[col]),
                 "exact_match": bool(data.correct[col]),
+                **{name: _measure(name, data.measures[name][col]) for name in MEASURES},
             }
         )
     return rows
+
+
+def _measure(name: str, value: float) -> float | int | None:
+    number = _number(value)
+    return int(number) if number is not None and name == "first_divergence" else number
 
 
 def _number(value: float) -> float | None:

@@ -173,4 +173,4 @@ def order_rows(
 def run_dynamics(index: RunIndex) -> list[dynamics.ExampleDynamics]:
     mats = index.matrices_now()
     correct = np.where(mats.present, mats.correct.astype(float), np.nan)
-    return dynamics.compute_dynamics(mats.steps, mats.loss, correct, index.example_ids)
+    return dynamics.compute_dynamics(mats.steps, mats.loss, correct, index.example_ids, mats.margin)

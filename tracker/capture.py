@@ -355,7 +355,7 @@ class CaptureEngine:
             row["margin"] = finite_or_none(sum(scores.margins) / answered)
             row["first_divergence"] = scores.first_divergence
             if short:
-                row["gold_probs"] = [round(value, 6) for value in scores.gold_probs]
+                row["gold_probs"] = [float(f"{value:.6g}") for value in scores.gold_probs]
                 row["gold_ranks"] = list(scores.gold_ranks)
         return row
 
