@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from bench_capture import build_bench_tokenizer, build_model  # noqa: E402
 from tracker.capture import CaptureEngine, TrackedExample  # noqa: E402
 
 COUNT = 100
+BUDGET = 12  # new tokens: the answers here are up to 6 tokens, plus a margin
 
 
 def _left(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,7 +77,7 @@ def main() -> None:
     rng = random.Random(0)
     questions = [f"What is {rng.randint(0, 999)}+{rng.randint(0, 999)}?\n" for _ in range(COUNT)]
     prompts = [tokenizer(q, add_special_tokens=False)["input_ids"] for q in questions]
-    budget = 12
+    budget = BUDGET
     for name in args.models.split(","):
         model = build_model(name, tokenizer).eval()
         reference = _generate(model, prompts, budget, pad)
@@ -84,64 +86,76 @@ def main() -> None:
             "late": [list(ref) for ref in reference],  # the model's own answers: all right
         }
         for phase, answers in drafts.items():
-            tracked = [
-                TrackedExample(i, questions[i], questions[i], "", 0, tuple(p), tuple(a))
-                for i, (p, a) in enumerate(zip(prompts, answers, strict=True))
-            ]
+            line = measure(model, tokenizer, questions, prompts, answers, reference, args.repeats)
+            print(f"{name:10s} {phase:5s} {line}", flush=True)
 
-            def engine(one_pass: bool) -> CaptureEngine:
-                e = CaptureEngine(
-                    tokenizer,
-                    tracked,
-                    dataset="bench",
-                    snapshots_dir="/tmp/evotui-bench-onepass",
-                    max_new_tokens=budget,
-                    log=lambda line: None,
-                )
-                e.stop_ids = []  # the whole budget, as generate above (no end token)
-                e.one_pass = one_pass
-                e.one_pass_checked = e.fast_checked = True
-                return e
 
-            one, two = engine(True), engine(False)
-            # Equal outputs: the one pass decodes exactly what generate does.
-            from tracker.onepass import score_and_decode
+def measure(
+    model: Any,
+    tokenizer: Any,
+    questions: list[str],
+    prompts: list[list[int]],
+    answers: list[list[int]],
+    reference: list[list[int]],
+    repeats: int,
+    budget: int = BUDGET,
+) -> str:
+    """One model and phase, the four ways side by side; the line of figures to print."""
+    from tracker.onepass import score_and_decode
 
-            _, produced = score_and_decode(
-                model, prompts, answers, max_new_tokens=budget, eos_ids=[], pad_id=pad
-            )
-            same = sum(p == r for p, r in zip(produced, reference, strict=True))
-            seqs = [p + a for p, a in zip(prompts, answers, strict=True)]
-            sids, smask = _left(seqs, pad)
-            timings: dict[str, list[float]] = {k: [] for k in ("evotui", "two-pass", "generate")}
-            timings["fwd+gen"] = []
-            indices = list(range(len(tracked)))
-            runs = {
-                "evotui": lambda: one.compute_rows(model, indices),
-                "two-pass": lambda: two.compute_rows(model, indices),
-                "generate": lambda: _generate(model, prompts, budget, pad),
-                "fwd+gen": lambda: (
-                    model(input_ids=sids, attention_mask=smask, use_cache=False),
-                    _generate(model, prompts, budget, pad),
-                ),
-            }
-            for fn in runs.values():
-                fn()  # warm-up
-            for _ in range(args.repeats):
-                for key, fn in runs.items():
-                    started = time.perf_counter()
-                    fn()
-                    timings[key].append(time.perf_counter() - started)
-            best = {k: min(v) for k, v in timings.items()}
-            print(
-                f"{name:10s} {phase:5s} "
-                + "  ".join(f"{k} {v:.3f}s" for k, v in best.items())
-                + f"  | evotui÷generate {best['evotui'] / best['generate']:.2f}x"
-                + f"  evotui÷(fwd+gen) {best['evotui'] / best['fwd+gen']:.2f}x"
-                + f"  evotui÷two-pass {best['evotui'] / best['two-pass']:.2f}x"
-                + f"  outputs equal to generate {same}/{len(prompts)}",
-                flush=True,
-            )
+    pad = tokenizer.pad_token_id
+    tracked = [
+        TrackedExample(i, questions[i], questions[i], "", 0, tuple(p), tuple(a))
+        for i, (p, a) in enumerate(zip(prompts, answers, strict=True))
+    ]
+
+    def engine(one_pass: bool) -> CaptureEngine:
+        e = CaptureEngine(
+            tokenizer,
+            tracked,
+            dataset="bench",
+            snapshots_dir=tempfile.gettempdir(),
+            max_new_tokens=budget,
+            log=lambda line: None,
+        )
+        e.stop_ids = []  # the whole budget, as generate above (no end token)
+        e.one_pass = one_pass
+        e.one_pass_checked = e.fast_checked = True
+        return e
+
+    one, two = engine(True), engine(False)
+    # Equal outputs: the one pass decodes exactly what generate does.
+    _, produced = score_and_decode(
+        model, prompts, answers, max_new_tokens=budget, eos_ids=[], pad_id=pad
+    )
+    same = sum(p == r for p, r in zip(produced, reference, strict=True))
+    sids, smask = _left([p + a for p, a in zip(prompts, answers, strict=True)], pad)
+    indices = list(range(len(tracked)))
+    runs = {
+        "evotui": lambda: one.compute_rows(model, indices),
+        "two-pass": lambda: two.compute_rows(model, indices),
+        "generate": lambda: _generate(model, prompts, budget, pad),
+        "fwd+gen": lambda: (
+            model(input_ids=sids, attention_mask=smask, use_cache=False),
+            _generate(model, prompts, budget, pad),
+        ),
+    }
+    timings: dict[str, list[float]] = {key: [] for key in runs}
+    for fn in runs.values():
+        fn()  # warm-up
+    for _ in range(repeats):
+        for key, fn in runs.items():  # interleaved: a noisy machine hits every row alike
+            started = time.perf_counter()
+            fn()
+            timings[key].append(time.perf_counter() - started)
+    best = {key: min(values) for key, values in timings.items()}
+    return (
+        "  ".join(f"{key} {value:.3f}s" for key, value in best.items())
+        + f"  | evotui÷generate {best['evotui'] / best['generate']:.2f}x"
+        + f"  evotui÷(fwd+gen) {best['evotui'] / best['fwd+gen']:.2f}x"
+        + f"  evotui÷two-pass {best['evotui'] / best['two-pass']:.2f}x"
+        + f"  outputs equal to generate {same}/{len(prompts)}"
+    )
 
 
 if __name__ == "__main__":
