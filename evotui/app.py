@@ -37,7 +37,17 @@ from evotui.messages import FilesChanged, IndexChanged, IndexProgress, StepLoade
 from evotui.names import file_name_part
 from evotui.snapshot import write_bytes_atomic
 from evotui.text import safe_line, safe_message
-from evotui.view import SORTS, STATUS_FILTERS, StepView, order_rows, run_dynamics, step_view
+from evotui.view import (
+    DYNAMICS_SORTS,
+    FLIPPED,
+    LOSS_ROSE,
+    SORTS,
+    STATUS_FILTERS,
+    StepView,
+    order_rows,
+    run_dynamics,
+    step_view,
+)
 from evotui.widgets.base import FollowsRun, PicksDataset, RunState
 from evotui.widgets.example_list import ExampleList, header_text
 from evotui.widgets.header import Line, RunHeader
@@ -151,6 +161,7 @@ class EvotuiApp(App[int]):
 
     def _apply_size_classes(self) -> None:
         self.set_class(self.size.height >= 32, "-tall")
+        self.set_class(self.size.height < 24, "-short")
         self.set_class(self.size.width >= 120, "-wide")
 
     # -- opening -----------------------------------------------------------------------------
@@ -502,9 +513,14 @@ class EvotuiApp(App[int]):
     def action_cycle_sort(self) -> None:
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
         self.refresh_views()
+        self.main.query_one(ExampleList).to_top()  # a new order is read from its top
 
-    def action_toggle_regressed(self) -> None:
-        self.status_filter = "all" if self.status_filter == "regressed" else "regressed"
+    def action_toggle_flipped(self) -> None:
+        self.status_filter = "all" if self.status_filter == FLIPPED else FLIPPED
+        self.refresh_views()
+
+    def action_toggle_loss_rose(self) -> None:
+        self.status_filter = "all" if self.status_filter == LOSS_ROSE else LOSS_ROSE
         self.refresh_views()
 
     def action_cycle_status(self) -> None:
@@ -527,11 +543,12 @@ class EvotuiApp(App[int]):
             self.notify("Nothing to export yet.", severity="warning")
             return
         name = f"evotui-{file_name_part(index.dataset)}-step{view.step:06d}.{fmt}"
-        path = Path.cwd() / name
+        path = (Path.cwd() / name).resolve()
+        prev = index.loaded(view.prev_step) if view.prev_step is not None else None
         try:
             from evotui.export import export_step
 
-            data = export_step(index, data_at, fmt, self.cols)
+            data = export_step(index, data_at, fmt, self.cols, prev=prev)
             write_bytes_atomic(path, data)
         except OSError as exc:
             self.notify(safe_message(f"Export failed: {exc}"), severity="error", markup=False)
@@ -672,12 +689,14 @@ class EvotuiApp(App[int]):
         if self.region:
             text.append(f" · {self.region}", style="bold yellow")
         right = int(view.correct.sum())
-        regressed = int(view.regressed.sum())
+        flipped = int(view.flipped.sum())
+        rose = int(view.loss_rose.sum())
         text.append(f" · ✓{right} ✗{total - right}", style="dim")
-        if regressed:
-            # Spelled out: the ↓ glyph alone means right → wrong, while `r` also counts a loss
-            # that rose by the margin.
-            text.append(f" · {regressed} regressed", style="bold red")
+        # Two notions, each named with its glyph: ↓ right → wrong (r), ▲ loss rose (l).
+        if flipped:
+            text.append(f" · ↓{flipped} flipped", style="bold red")
+        if rose:
+            text.append(f" · ▲{rose} loss rose", style="yellow")
         if self.training_state:
             text.append(f" · {self.training_state}", style="italic")
         return text
@@ -722,8 +741,9 @@ class EvotuiApp(App[int]):
             else:
                 timeline.set_data([], np.zeros(0), np.zeros(0), None)
         examples = self.main.query_one(ExampleList)
+        dyn = None
         if index is not None and view is not None:
-            needs_dyn = self.sort in ("forgetting", "learned at") or self.region is not None
+            needs_dyn = self.sort in DYNAMICS_SORTS or self.region is not None
             dyn = self.dynamics_now() if needs_dyn else None
             self.cols = order_rows(
                 index, view, self.sort, self.text_filter, self.status_filter, self.region, dyn
@@ -736,9 +756,11 @@ class EvotuiApp(App[int]):
             examples.placeholder = "This snapshot has no examples."
         else:
             examples.placeholder = "No example matches the filters."
-        examples.set_data(index, view, self.cols, mats)
+        examples.set_data(index, view, self.cols, mats, self.sort, dyn)
         self.main.query_one("#info", Line).update(self.info_line())
-        self.main.query_one("#list-header", Line).update(header_text(examples.size.width or 80))
+        self.main.query_one("#list-header", Line).update(
+            header_text(examples.scrollable_content_region.width or 80, self.sort)
+        )
         self.main.query_one(ExamplePreview).set_example(index, view, examples.selected_col)
         if index is not None and view is not None:
             state = RunState(index, view, dataset, self.follow, self.progress)
