@@ -382,7 +382,9 @@ class ExampleList(ScrollView, can_focus=True, inherit_bindings=False):
             window = [c for c in self.cols[top : top + height] if c < self.mats.loss.shape[1]]
             if col not in window:
                 window.append(col)
-            lines = sparklines(self.mats.loss[: self.upto][:, window], width)
+            # Scaled over the snapshots after the step-0 baseline (it keeps the first cell).
+            baseline = bool(len(self.mats.steps)) and self.mats.steps[0] == 0
+            lines = sparklines(self.mats.loss[: self.upto][:, window], width, baseline)
             for c, line in zip(window, lines, strict=True):
                 self._spark_cache[(c, self.upto, width)] = line
             cached = self._spark_cache[key]
