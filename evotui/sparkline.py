@@ -56,9 +56,7 @@ def _with_baseline(data: np.ndarray, width: int) -> list[str]:
         hi = np.nanmax(body, axis=0)
         span = hi - lo
         first = data[0]
-        level = np.where(
-            span > 1e-9, (first - lo) / np.where(span > 1e-9, span, 1.0) * 7.999, 7.0
-        )
+        level = np.where(span > 1e-9, (first - lo) / np.where(span > 1e-9, span, 1.0) * 7.999, 7.0)
         # A baseline at or below a flat series' value sits at the bottom with it.
         level = np.where((span <= 1e-9) & (first <= hi + 1e-9), 0.0, level)
     levels = np.clip(np.nan_to_num(level, nan=0.0).astype(int), 0, 7)
