@@ -557,6 +557,10 @@ class EvotuiApp(App[int]):
             safe_message(f"{len(self.cols)} examples → {path}"), title="Exported", markup=False
         )
 
+    def action_toggle_log_x(self) -> None:
+        log = self.main.query_one(Timeline).toggle_log_x()
+        self.notify(f"Timeline x axis: {'log' if log else 'linear'} in the step", timeout=3)
+
     def action_help(self) -> None:
         from evotui.widgets.help import HelpScreen
 

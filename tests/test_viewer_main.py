@@ -171,3 +171,24 @@ async def test_80x24_lists_at_least_12_rows(tmp_path: Path) -> None:
         assert examples.scrollable_content_region.height >= 12
         lines = screen_text(app).splitlines()
         assert sum(1 for line in lines if "What is" in line) >= 12
+
+
+async def test_t_toggles_the_timeline_between_log_and_linear(tmp_path: Path) -> None:
+    from evotui.demo import write_synthetic_run
+    from evotui.widgets.timeline import Timeline
+
+    folder = tmp_path / "arith"
+    write_synthetic_run(folder, [0, 10, 25, 50, 100, 250, 500, 1000], 8, total_steps=1000)
+    app = EvotuiApp(folder)
+    async with app.run_test(size=(100, 30)) as pilot:
+        timeline = app.main.query_one(Timeline)
+        await wait_for(pilot, lambda: timeline.plot is not None and not app.index.pending())
+        assert "step (log)" in await shown(pilot, app)  # a log schedule: log x by default
+        await pilot.press("t")
+        assert timeline.plot.log_axis is False
+        await pilot.pause(0.2)
+        text = await shown(pilot, app)
+        assert "step (log)" not in text and " step " in text
+        await pilot.press("t")
+        assert timeline.plot.log_axis is True
+        assert "step (log)" in await shown(pilot, app)
