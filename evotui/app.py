@@ -86,8 +86,11 @@ class EvotuiApp(App[int]):
         poll: bool = False,
         training: subprocess.Popen[bytes] | None = None,
         log_path: Path | None = None,
+        training_label: str = "",
     ) -> None:
         super().__init__()
+        # What the child trains, said while waiting for its first snapshot (not just "LIVE").
+        self.training_label = training_label
         self.target = Path(target)
         self.poll = poll
         self.training = training  # `evotui demo`'s child: its state shows in the info line
@@ -111,6 +114,7 @@ class EvotuiApp(App[int]):
         self._painted = threading.Event()  # the first screen of the run is drawn
         self._changes_lock = threading.Lock()
         self._changed: set[str] | None = set()
+        self._chooser_parent: Path | None = None
 
     # -- layout ------------------------------------------------------------------------------
     @property
@@ -192,6 +196,7 @@ class EvotuiApp(App[int]):
             return
         from evotui.widgets.chooser import ChooserScreen
 
+        self._chooser_parent = parent  # Esc on the run it opens comes back here
         self.push_screen(ChooserScreen(parent), callback=self._chosen)
 
     def _chosen(self, folder: Path | None) -> None:
@@ -509,6 +514,11 @@ class EvotuiApp(App[int]):
             self.text_filter = ""
             self.main.query_one(ExampleList).focus()
             self.refresh_views()
+        elif self._chooser_parent is not None and self.screen is self.main:
+            # A run opened through the chooser: Esc goes back to the list of runs.
+            self.index, self.view, self.current_step, self._dyn = None, None, None, None
+            self.refresh_views()
+            self.show_chooser(self._chooser_parent)
 
     def action_cycle_sort(self) -> None:
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
@@ -650,25 +660,25 @@ class EvotuiApp(App[int]):
             self.open_dataset(Path(folder))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Stepping, sorting and filtering mean nothing while a dataset is being chosen.
-        if isinstance(self.screen, PicksDataset) and action in MAIN_ACTIONS:
-            return False
-        return True
+        # Stepping, sorting and filtering mean nothing while a dataset or a version is being
+        # chosen (and False keeps their keys out of that screen's footer).
+        if action not in MAIN_ACTIONS:
+            return True
+        from evotui.widgets.versions import VersionsScreen
+
+        return not isinstance(self.screen, PicksDataset | VersionsScreen)
 
     # -- command palette ---------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for key in KEYS:
             if key.action == "quit":
                 continue
-            yield SystemCommand(
-                key.description.split(" (")[0],
-                # The palette reads help as markup: the "[/]" of the filter key closed a tag.
-                escape(f"{key.description} [{key.label}]"),
-                partial(self.run_action, key.action),
-            )
-        yield SystemCommand(
-            "Example detail", escape("Open the selected example [Enter]"), self._palette_detail
-        )
+            title, _, more = key.description.partition(" (")
+            # The help line adds what the title does not say (no repeat), and always the key.
+            # The palette reads help as markup: the "[/]" of the filter key closed a tag.
+            helptext = f"key {key.label}" + (f" · {more.rstrip(')')}" if more else "")
+            yield SystemCommand(title, escape(helptext), partial(self.run_action, key.action))
+        yield SystemCommand("Example detail", "key Enter", self._palette_detail)
         yield from super().get_system_commands(screen)
 
     def _palette_detail(self) -> None:
@@ -754,7 +764,12 @@ class EvotuiApp(App[int]):
             )
         else:
             self.cols = []
-        if view is None:
+        if view is None and self.training_label and self.training is not None:
+            examples.placeholder = (
+                f"{safe_line(self.training_label)}: its first snapshot (the untrained baseline) "
+                f"appears here in a few seconds · log: {safe_line(self.log_path or '')}"
+            )
+        elif view is None:
             examples.placeholder = f"Waiting for snapshots in {safe_line(self.target)} …"
         elif not index or not index.example_ids:
             examples.placeholder = "This snapshot has no examples."

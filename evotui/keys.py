@@ -26,7 +26,14 @@ KEYS: tuple[Key, ...] = (
     Key("end", "last_step", "End", "Latest snapshot, and follow new ones"),
     Key("f", "toggle_follow", "f", "Follow new snapshots on/off (LIVE / PAUSED)", "Follow"),
     Key("slash", "filter", "/", "Filter examples by text (Enter keeps, Esc clears)", "Filter"),
-    Key("s", "cycle_sort", "s", "Sort: " + ", ".join(SORTS), "Sort"),
+    Key(
+        "s",
+        "cycle_sort",
+        "s",
+        "Sort: " + ", ".join(SORTS) + " (AUM: area under the margin, lowest first; the list starts"
+        " at its top, the key in a column)",
+        "Sort",
+    ),
     Key(
         "r",
         "toggle_flipped",
@@ -62,6 +69,7 @@ MAIN_ACTIONS = frozenset(
 EXTRA_HELP: tuple[tuple[str, str], ...] = (
     ("↑ ↓ PgUp PgDn", "Move in the example list / history"),
     ("Enter", "Example detail (Enter or Esc goes back)"),
+    ("Esc", "Clear the filter; on a run opened from the list of runs, back to that list"),
     ("n p", "Next / previous example (in the detail)"),
     ("Ctrl+P", "Command palette: every action by name"),
 )

@@ -192,3 +192,58 @@ async def test_t_toggles_the_timeline_between_log_and_linear(tmp_path: Path) -> 
         await pilot.press("t")
         assert timeline.plot.log_axis is True
         assert "step (log)" in await shown(pilot, app)
+
+
+async def test_esc_from_a_run_opened_through_the_chooser_returns_to_it(tmp_path: Path) -> None:
+    from evotui.demo import write_synthetic_run
+    from evotui.widgets.chooser import ChooserScreen
+
+    write_synthetic_run(tmp_path / "first", [0, 10], 4)
+    write_synthetic_run(tmp_path / "second", [0], 4)
+    app = EvotuiApp(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ChooserScreen))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.view is not None)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChooserScreen))
+        assert "first  2 snapshots" in await shown(pilot, app)
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: app.view is not None and app.index.dataset == "first")
+        assert app.is_running
+
+
+async def test_versions_footer_shows_its_own_keys_and_palette_has_keys(tmp_path: Path) -> None:
+    from evotui.demo import write_synthetic_run
+    from evotui.widgets.versions import VersionsScreen
+
+    base = tmp_path / "base"
+    (base / "models").mkdir(parents=True)
+    write_synthetic_run(base / "data" / "evolution_snapshots" / "arith", [0, 10], 4)
+    app = EvotuiApp(base)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await wait_for(pilot, lambda: app.view is not None)
+        commands = list(app.get_system_commands(app.screen))
+        ours = [c for c in commands if c.help.startswith("key ")]
+        assert len(ours) >= 15
+        assert all(c.title not in c.help for c in ours)  # no title repeated in its help
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, VersionsScreen))
+        footer = (await shown(pilot, app)).splitlines()[-1]
+        assert "Reload" in footer and "Back" in footer
+        assert "Follow" not in footer and "Sort" not in footer and "Filter" not in footer
+
+
+def test_aum_sort_puts_negative_first() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from evotui.view import order_rows, sort_key_cell
+
+    index = SimpleNamespace(example_ids=[10, 11, 12, 13], inputs=[""] * 4, expected=[""] * 4)
+    view = SimpleNamespace(outputs=[None] * 4, loss=np.zeros(4), delta=np.zeros(4))
+    dyn = [SimpleNamespace(aum=a) for a in (0.5, -1.2, float("nan"), 0.1)]
+    assert order_rows(index, view, "AUM", dyn=dyn) == [1, 3, 0, 2]  # type: ignore[arg-type]
+    assert sort_key_cell("AUM", dyn[1]) == "-1.20"  # type: ignore[arg-type]
+    assert sort_key_cell("AUM", dyn[2]) == "—"  # type: ignore[arg-type]
