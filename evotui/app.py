@@ -766,8 +766,8 @@ class EvotuiApp(App[int]):
             self.cols = []
         if view is None and self.training_label and self.training is not None:
             examples.placeholder = (
-                f"{safe_line(self.training_label)}: its first snapshot (the untrained baseline) "
-                f"appears here in a few seconds · log: {safe_line(self.log_path or '')}"
+                f"{safe_line(self.training_label)} · log {safe_line(self.log_path or '')}"
+                " · its first snapshot (step 0, untrained) appears here in a few seconds"
             )
         elif view is None:
             examples.placeholder = f"Waiting for snapshots in {safe_line(self.target)} …"

@@ -247,3 +247,22 @@ def test_aum_sort_puts_negative_first() -> None:
     assert order_rows(index, view, "AUM", dyn=dyn) == [1, 3, 0, 2]  # type: ignore[arg-type]
     assert sort_key_cell("AUM", dyn[1]) == "-1.20"  # type: ignore[arg-type]
     assert sort_key_cell("AUM", dyn[2]) == "—"  # type: ignore[arg-type]
+
+
+async def test_the_waiting_screen_says_what_trains(tmp_path: Path) -> None:
+    class Child:  # stands in for `evotui demo`'s training process: still running
+        def poll(self) -> None:
+            return None
+
+    label = "Training the demo's tiny model on evotui_demo for 400 steps (snapshots every:10)"
+    app = EvotuiApp(
+        tmp_path / "evotui_demo",
+        training=Child(),  # type: ignore[arg-type]
+        log_path=tmp_path / "evotui-demo.log",
+        training_label=label,
+    )
+    # Wide: the temporary log path is long.
+    async with app.run_test(size=(220, 24)) as pilot:
+        await pilot.pause(0.3)
+        text = await shown(pilot, app)
+        assert "Training the demo's tiny model" in text and "evotui-demo.log" in text
