@@ -48,7 +48,8 @@ def test_hostile_text_cannot_take_over_the_terminal(tmp_path: Path) -> None:
         assert "\\x1b[2J" in screen  # shown as an escape, in the list
         assert "hostile" in screen.splitlines()[0]  # the header survived the row text
         _tmux(socket, "send-keys", "-t", "t", "Enter")  # the detail: multi-line text
-        screen = _wait(socket, lambda s: "expected" in s and "history" in s)
+        # (the list's header has "expected" and "history" columns too: wait for the detail's own)
+        screen = _wait(socket, lambda s: "one row per snapshot" in s)
         assert "\\x1b]0;PWNED\\x07" in screen and "\\u202e" in screen
         assert "hostile" in screen.splitlines()[0]
         time.sleep(0.5)  # give a stray sequence time to land
