@@ -22,9 +22,9 @@ import msgspec
 import numpy as np
 
 from evotui.index import OK, Notice, RunIndex, StepData
-from evotui.snapshot import write_bytes_atomic
+from evotui.snapshot import MEASURES, write_bytes_atomic
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the per-example measures (margin, ...)
 _SUFFIX = ".evoidx"
 
 
@@ -41,6 +41,7 @@ class _Step(msgspec.Struct, array_like=True):
     similarity: bytes  # float64 per column
     correct: bytes  # bool per column
     present: bytes  # bool per column
+    measures: dict[str, bytes]  # snapshot.MEASURES, float64 per column
     outputs: bytes  # int64 index into strings per column, -1 = absent
     inputs: list[int] | None  # string index per example in file order, when not the column's
     expected: list[int] | None
@@ -175,6 +176,7 @@ def _step_data(
         correct=np.frombuffer(entry.correct, dtype=bool),
         similarity=np.frombuffer(entry.similarity, dtype=np.float64),
         present=np.frombuffer(entry.present, dtype=bool),
+        measures={name: np.frombuffer(entry.measures[name], dtype=np.float64) for name in MEASURES},
         outputs=table[codes],
         inputs=None if entry.inputs is None else [strings[i] for i in entry.inputs],
         expected=None if entry.expected is None else [strings[i] for i in entry.expected],
@@ -185,6 +187,7 @@ def _step_data(
         duplicate_ids=list(entry.duplicate_ids),
     )
     sizes = {len(data.correct), len(data.similarity), len(data.present), len(data.outputs)}
+    sizes |= {len(values) for values in data.measures.values()}
     if sizes != {k} or entry.total != len(order):
         raise ValueError("column arrays disagree")
     return data
@@ -227,6 +230,10 @@ def save_cache(index: RunIndex) -> bool:
                     similarity=np.ascontiguousarray(data.similarity, dtype=np.float64).tobytes(),
                     correct=np.ascontiguousarray(data.correct, dtype=bool).tobytes(),
                     present=np.ascontiguousarray(data.present, dtype=bool).tobytes(),
+                    measures={
+                        name: np.ascontiguousarray(values, dtype=np.float64).tobytes()
+                        for name, values in data.measures.items()
+                    },
                     outputs=outputs.tobytes(),
                     inputs=None if data.inputs is None else list(map(sid, data.inputs)),
                     expected=None if data.expected is None else list(map(sid, data.expected)),

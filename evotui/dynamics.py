@@ -26,6 +26,13 @@ Definitions, for one tracked example over the snapshots of a run in step order:
 ``correctness``
     The fraction of training snapshots (baseline excluded likewise) in which the example is an
     exact match.
+``aum``
+    Area under the margin (Pleiss et al., 2020, "Identifying Mislabeled Data using the Area Under
+    the Margin Ranking"): the mean over the training snapshots (baseline excluded, as above) of
+    the example's ``margin``, the mean over its answer tokens of the gold logit minus the largest
+    other logit. Negative: the model keeps preferring something else to the gold answer while it
+    learns the rest, the mark of a likely mislabelled example. NaN when the snapshots carry no
+    margin (files written before it was measured).
 ``region``
     Where the example falls on the data map (see :func:`region_for`):
     ``variability >= AMBIGUOUS_VARIABILITY`` -> ``"ambiguous"``; otherwise
@@ -96,6 +103,7 @@ class ExampleDynamics:
     correctness: float
     region: str
     snapshots: int = 0  # how many snapshots contain this example (fewer if the tracked set changed)
+    aum: float = math.nan  # area under the margin; NaN when no snapshot has a margin
 
 
 def region_for(confidence: float, variability: float, correctness: float = math.nan) -> str:
@@ -133,6 +141,7 @@ def compute_dynamics(
     loss: np.ndarray,
     correct: np.ndarray,
     example_ids: Sequence[int],
+    margin: np.ndarray | None = None,
 ) -> list[ExampleDynamics]:
     """The dynamics of every example, one :class:`ExampleDynamics` per column, in column order.
 
@@ -164,6 +173,11 @@ def compute_dynamics(
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, as documented
         confidence = np.nanmean(prob, axis=0)
         variability = np.nanstd(prob, axis=0)
+        aum = (
+            np.nanmean(np.where(present, np.asarray(margin, dtype=float), np.nan)[training], axis=0)
+            if margin is not None and np.shape(margin) == expected_shape
+            else np.full(n_ex, np.nan)
+        )
     observed = present.sum(axis=0)
     seen = present[training].sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -209,6 +223,7 @@ def compute_dynamics(
                 correctness=corr,
                 region=region_for(conf, var, corr),
                 snapshots=int(observed[col]),
+                aum=float(aum[col]),
             )
         )
     return result

@@ -5,8 +5,10 @@ same bytes for the same rows, whoever writes them.
 Columns (:data:`EXPORT_COLUMNS`): ``dataset``, ``training_step``, ``snapshot_id``, ``example_id``,
 ``input``, ``expected_output``, ``model_output``, ``loss``, ``similarity``, ``exact_match``,
 ``flipped`` (right at the previous snapshot of the run, wrong at this one) and ``loss_rose`` (the
-loss rose by more than ``dynamics.REGRESSION_LOSS_MARGIN`` since the previous snapshot); both
-``false`` at the first snapshot and for an example the previous snapshot lacks. Values
+loss rose by more than ``dynamics.REGRESSION_LOSS_MARGIN`` since the previous snapshot; both
+``false`` at the first snapshot and for an example the previous snapshot lacks), then the
+per-example measures (``teacher_forced_accuracy``, ``min_gold_prob``, ``margin``,
+``first_divergence``: empty / null in files written before they were measured); values
 as the snapshot file has them (the examples in the file's order, duplicate ids after the first left
 out). CSV: the csv module's quoting, booleans ``true``/``false``, a null number an empty cell.
 JSONL: one JSON object per line, booleans ``true``/``false``, a null number ``null``, control and
@@ -26,6 +28,7 @@ import orjson
 
 from evotui.dynamics import REGRESSION_LOSS_MARGIN
 from evotui.index import RunIndex, StepData
+from evotui.snapshot import MEASURES
 from evotui.text import json_terminal_safe
 
 EXPORT_COLUMNS: tuple[str, ...] = (
@@ -41,6 +44,7 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "exact_match",
     "flipped",
     "loss_rose",
+    *MEASURES,
 )
 EXPORT_FORMATS: tuple[str, ...] = ("csv", "jsonl")
 
@@ -80,6 +84,7 @@ def step_rows(
                 "exact_match": bool(data.correct[col]),
                 "flipped": _flipped(prev, data, col),
                 "loss_rose": _loss_rose(prev, data, col),
+                **{name: _measure(name, data.measures[name][col]) for name in MEASURES},
             }
         )
     return rows
@@ -98,6 +103,11 @@ def _loss_rose(prev: StepData | None, data: StepData, col: int) -> bool:
         return False
     delta = float(data.loss[col]) - float(prev.loss[col])  # type: ignore[union-attr]
     return math.isfinite(delta) and delta > REGRESSION_LOSS_MARGIN
+
+
+def _measure(name: str, value: float) -> float | int | None:
+    number = _number(value)
+    return int(number) if number is not None and name == "first_divergence" else number
 
 
 def _number(value: float) -> float | None:

@@ -95,6 +95,7 @@ class StepData:
     correct: np.ndarray  # bool per column
     similarity: np.ndarray  # float64 per column
     present: np.ndarray  # bool per column: the example is in this snapshot
+    measures: dict[str, np.ndarray]  # snapshot.MEASURES, float64 per column, NaN = absent
     outputs: list[str | None]  # per column, interned (identical outputs share one string)
     # The input / expected output of each example in file order, only where this snapshot's text
     # differs from the column's (first seen) text; None in the usual case.
@@ -122,6 +123,7 @@ class Matrices:
     similarity: np.ndarray
     accuracy: np.ndarray
     avg_loss: np.ndarray
+    margin: np.ndarray  # float64 (snapshots x columns), NaN where a file has no margin
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,6 +449,7 @@ class RunIndex:
             outputs: list[str | None] = outs  # type: ignore[assignment]
             loss, sim, correct = cols.loss, cols.similarity, cols.exact_match
             present = np.ones(n, dtype=bool)
+            measures = cols.measures
         else:
             outputs = [None] * n
             for col, text in zip(order.tolist(), outs, strict=True):
@@ -459,6 +462,10 @@ class RunIndex:
             sim[order] = cols.similarity
             correct[order] = cols.exact_match
             present[order] = True
+            measures = {}
+            for name, values in cols.measures.items():
+                measures[name] = np.full(n, np.nan)
+                measures[name][order] = values
         return StepData(
             step=cols.training_step,
             path=cols.path,
@@ -469,6 +476,7 @@ class RunIndex:
             correct=correct,
             similarity=sim,
             present=present,
+            measures=measures,
             outputs=outputs,
             inputs=None
             if cols.inputs == canon_inputs
@@ -526,8 +534,10 @@ class RunIndex:
         sim = np.full((len(rows), n), np.nan)
         correct = np.zeros((len(rows), n), dtype=bool)
         present = np.zeros((len(rows), n), dtype=bool)
+        margin = np.full((len(rows), n), np.nan)
         for i, row in enumerate(rows):
             k = len(row.loss)
+            margin[i, :k] = row.measures["margin"]
             loss[i, :k] = row.loss
             sim[i, :k] = row.similarity
             correct[i, :k] = row.correct
@@ -540,6 +550,7 @@ class RunIndex:
             similarity=sim,
             accuracy=np.array([r.accuracy for r in rows], dtype=float),
             avg_loss=np.array([r.avg_loss for r in rows], dtype=float),
+            margin=margin,
         )
         with self._lock:
             if self.version == version:

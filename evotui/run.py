@@ -199,7 +199,8 @@ class Run:
     @cached_property
     def _dynamics(self) -> list[ExampleDynamics]:
         loss, correct = self._matrices
-        return compute_dynamics(self.steps, loss, correct, self.example_ids)
+        margin = self.index.matrices().margin[:, self.columns]
+        return compute_dynamics(self.steps, loss, correct, self.example_ids, margin)
 
     def example(self, example_id: int) -> ExampleHistory:
         """The history of one example; KeyError if no snapshot tracks it."""

@@ -374,6 +374,20 @@ class _Example(msgspec.Struct, gc=False):  # gc=False: a million of these, no cy
     loss: float | None
     similarity: float | None
     exact_match: bool
+    # Per-example measures of how close a wrong answer is (additive fields: absent in older files).
+    teacher_forced_accuracy: float | None = None
+    min_gold_prob: float | None = None
+    margin: float | None = None
+    first_divergence: int | None = None
+
+
+# The additive per-example measures the reader keeps as columns (float64, NaN = absent).
+MEASURES: tuple[str, ...] = (
+    "teacher_forced_accuracy",
+    "min_gold_prob",
+    "margin",
+    "first_divergence",
+)
 
 
 class _File(msgspec.Struct):
@@ -408,6 +422,7 @@ class SnapshotColumns:
     exact_match: np.ndarray
     duplicate_ids: list[int]
     summary: dict[str, Any]
+    measures: dict[str, np.ndarray]  # MEASURES, float64 per example, NaN where absent
 
     def __len__(self) -> int:
         return len(self.example_ids)
@@ -504,6 +519,10 @@ def decode_snapshot(
         exact_match=np.array([e.exact_match for e in examples], dtype=bool).reshape(n),
         duplicate_ids=sorted(set(duplicates)),
         summary=raw.summary,
+        measures={
+            name: np.array([getattr(e, name) for e in examples], dtype=np.float64).reshape(n)
+            for name in MEASURES
+        },
     )
 
 

@@ -177,3 +177,15 @@ def test_cartography_leaves_the_untrained_baseline_out() -> None:
 def test_a_run_of_only_the_baseline_still_has_a_data_map() -> None:
     (d,) = compute_dynamics([0], np.array([[math.log(2)]]), np.array([[False]]), [3])
     assert d.confidence == pytest.approx(0.5) and d.region == EASY
+
+
+def test_aum_is_the_mean_margin_after_the_baseline() -> None:
+    steps = [0, 10, 20]
+    loss = np.ones((3, 2))
+    correct = np.zeros((3, 2), dtype=bool)
+    margin = np.array([[-9.0, np.nan], [1.0, np.nan], [-3.0, np.nan]])
+    mislabelled, unmeasured = compute_dynamics(steps, loss, correct, [0, 1], margin)
+    assert mislabelled.aum == pytest.approx(-1.0)  # (1 - 3) / 2: the baseline's -9 left out
+    assert math.isnan(unmeasured.aum)
+    (old,) = compute_dynamics(steps, loss[:, :1], correct[:, :1], [0])
+    assert math.isnan(old.aum)  # no margins at all (files before they were measured)

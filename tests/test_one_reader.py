@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -236,3 +237,52 @@ async def test_the_viewer_on_an_unreadable_folder_says_so(
 
         await wait_for(pilot, told)
         assert app.is_running and app.view is None
+
+
+def test_the_measures_travel_through_the_reader_the_cache_and_the_export(tmp_path: Path) -> None:
+    from evotui.commands.summary import summary_dict
+    from evotui.export import export_step
+    from evotui.run import load_run
+    from evotui.snapshot import build_snapshot, snapshot_filename, write_json_atomic
+
+    run = tmp_path / "m"
+    for step, margin in ((0, -5.0), (10, 2.0), (20, -4.0)):
+        rows = [
+            {
+                "example_id": 0,
+                "input": "q",
+                "expected_output": "a",
+                "model_output": "b",
+                "loss": 1.0,
+                "similarity": 0.0,
+                "exact_match": False,
+                "margin": margin,
+                "teacher_forced_accuracy": 0.5,
+                "min_gold_prob": 0.25,
+                "first_divergence": 1,
+            },
+            {  # written before the measures existed
+                "example_id": 1,
+                "input": "q2",
+                "expected_output": "a2",
+                "model_output": "a2",
+                "loss": 0.1,
+                "similarity": 1.0,
+                "exact_match": True,
+            },
+        ]
+        write_json_atomic(run / snapshot_filename(step), build_snapshot("m", step, rows))
+    for attempt in ("cold", "warm cache"):
+        loaded = load_run(run)
+        measured, old = loaded.dynamics()
+        assert measured.aum == pytest.approx(-1.0), attempt  # (2 - 4) / 2, baseline left out
+        assert math.isnan(old.aum), attempt
+    data = summary_dict(loaded)
+    first = data["examples"][0]
+    assert first["aum"] == pytest.approx(-1.0) and first["final_margin"] == -4.0
+    assert first["final_first_divergence"] == 1 and data["examples"][1]["aum"] is None
+    index = loaded.index
+    jsonl = export_step(index, index.data[20], "jsonl").decode().splitlines()
+    assert [json.loads(line)["margin"] for line in jsonl] == [-4.0, None]
+    assert json.loads(jsonl[0])["first_divergence"] == 1
+    assert list(json.loads(jsonl[0])) == list(EXPORT_COLUMNS)

@@ -187,7 +187,7 @@ def torchrun(args: list[str], timeout: float = 300) -> subprocess.CompletedProce
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "EVOTUI_CAPTURE_TIMEOUT": "30",
+        "EVOTUI_CAPTURE_TIMEOUT": "120",  # generous on a loaded machine; no test waits on it
         "OMP_NUM_THREADS": "1",
     }
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]

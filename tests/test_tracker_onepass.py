@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -99,3 +100,33 @@ def test_measures_equal_a_direct_computation(tiny: tuple[Any, Any]) -> None:
     argmax = rows.argmax(-1).tolist()
     expected = next((j for j, t in enumerate(answer) if argmax[j] != t), None)
     assert score.first_divergence == expected
+
+
+def test_a_capture_records_the_measures_and_they_agree(tiny: tuple[Any, Any], tmp_path) -> None:
+    from tracker.capture import CaptureEngine, select_tracked
+    from tracker.data import TrainingExample
+
+    model, tokenizer = tiny
+    examples = [TrainingExample(i + 1, f"{i}+{i}=", f"{i}+{i}=", str(2 * i)) for i in range(6)]
+    engine = CaptureEngine(
+        tokenizer,
+        select_tracked(examples),
+        dataset="m",
+        snapshots_dir=tmp_path,
+        log=lambda line: None,
+    )
+    result = engine.capture(model, 0)
+    assert result is not None and engine.one_pass  # the once-per-run check passed
+    for row in result.snapshot["examples"]:
+        ranks, probs = row["gold_ranks"], row["gold_probs"]
+        assert len(ranks) == len(probs) == row["answer_tokens"] == len(row["token_losses"])
+        assert row["teacher_forced_accuracy"] == sum(r == 1 for r in ranks) / len(ranks)
+        assert row["min_gold_prob"] == pytest.approx(min(probs), rel=1e-4)
+        for loss, prob in zip(row["token_losses"], probs, strict=True):
+            assert prob == pytest.approx(math.exp(-loss), rel=1e-3)
+        first_wrong = next((j for j, r in enumerate(ranks) if r != 1), None)
+        assert row["first_divergence"] == first_wrong
+        if all(r == 1 for r in ranks):  # every gold token is the top choice: a positive margin
+            assert row["margin"] > 0
+        if all(r > 1 for r in ranks):  # never the top choice: negative
+            assert row["margin"] < 0

@@ -16,6 +16,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import Trainer, TrainingArguments
 
 import tracker.capture as capture_module
+import tracker.onepass as onepass_module
 from tracker.callback import EvolutionCallback
 from tracker.capture import CaptureEngine
 from tracker.data import TrainingExample
@@ -153,9 +154,13 @@ def test_a_cache_that_is_silently_dropped_falls_back_to_generate(
     # The lean loop picks the name that no longer works (what the code before did for a
     # PeftModel, whose own forward names neither): its cache is lost without an error.
     monkeypatch.setattr(capture_module, "cache_keyword", lambda model: "past_key_values")
+    monkeypatch.setattr(onepass_module, "cache_keyword", lambda model: "past_key_values")
     lines: list[str] = []
     engine = _engine(callback, tokenizer, lines.append)
     rows = _rows(engine, model)
-    assert not engine.fast_greedy
-    assert len(lines) == 1 and "disagrees with model.generate" in lines[0]
+    # Both cache users are caught by their once-per-run check against generate, each said once.
+    assert not engine.one_pass and not engine.fast_greedy
+    assert len(lines) == 2, lines
+    assert "one-pass capture disagrees with model.generate" in lines[0]
+    assert "fast greedy decoding disagrees with model.generate" in lines[1]
     assert [r["model_output"] for r in rows] == _generated(engine, model)

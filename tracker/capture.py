@@ -18,7 +18,6 @@ snapshot on all of them (see ``tracker/distributed.py``).
 from __future__ import annotations
 
 import hashlib
-import inspect
 import math
 import os
 import random
@@ -37,6 +36,7 @@ from evotui.names import check_folder_name
 from evotui.snapshot import (
     build_snapshot,
     exact_match,
+    finite_or_none,
     snapshot_filename,
     snapshot_id,
     write_json_atomic,
@@ -52,6 +52,7 @@ from tracker.distributed import (
     resolve,
 )
 from tracker.leftovers import clean_stale_temps
+from tracker.onepass import AnswerScores, cache_keyword, score_and_decode
 
 DEFAULT_MAX_EXAMPLES = 100
 DEFAULT_BATCH_SIZE = 128  # 100 tracked examples fit one batch: one forward + one generate
@@ -221,6 +222,10 @@ class CaptureEngine:
         # if the once-per-run check finds it disagrees with `generate`.
         self.fast_greedy = fast_greedy
         self.fast_checked = False
+        # One teacher-forced pass whose cache greedy decoding continues from (tracker/onepass.py);
+        # off after a failure or if the once-per-run check finds it disagrees with `generate`.
+        self.one_pass = fast_greedy
+        self.one_pass_checked = False
         # Tokenised once: the same ids every capture, and no tokenizer cost inside training.
         self.prompt_ids = [
             list(ex.prompt_ids)
@@ -248,29 +253,166 @@ class CaptureEngine:
     def compute_rows(
         self, model: Any, indices: Sequence[int], lockstep: Lockstep | None = None
     ) -> list[dict[str, Any]]:
+        if self.one_pass:
+            try:
+                return self._rows_one_pass(model, indices, lockstep)
+            except Exception as exc:
+                if lockstep is not None:
+                    raise  # the other ranks are mid-loop: this capture fails on all of them
+                self.one_pass = False
+                self.log(
+                    f"   ⚠ one-pass capture failed ({_one_line(exc)}); "
+                    "using a separate loss pass and greedy decoding from now on"
+                )
+        return self._rows_two_passes(model, indices, lockstep)
+
+    def _rows_one_pass(
+        self, model: Any, indices: Sequence[int], lockstep: Lockstep | None
+    ) -> list[dict[str, Any]]:
+        """Loss, per-token measures and greedy output from one teacher-forced pass per batch,
+        decoding on from the first divergence (see tracker/onepass.py)."""
+        self.stop_ids = stop_ids(model, self.tokenizer)
+        if lockstep is None and not self.one_pass_checked and indices:
+            self._check_one_pass(model, indices[0])
+            if not self.one_pass:
+                return self._rows_two_passes(model, indices, lockstep)
+        finished = None
+        if lockstep is not None:
+            finished = lambda done: lockstep.check(bool(done.all()))  # noqa: E731
+        # Batches of similar length waste little padding; rows go back in the caller's order.
+        order = sorted(
+            range(len(indices)),
+            key=lambda k: len(self.prompt_ids[indices[k]]) + len(self.answer_ids[indices[k]]),
+        )
+        rows: list[dict[str, Any]] = [{} for _ in indices]
+        for start in range(0, len(order), self.batch_size):
+            positions = order[start : start + self.batch_size]
+            batch = [indices[k] for k in positions]
+            fitted = [self._fit(index) for index in batch]
+            started = time.perf_counter()
+            scores, produced = score_and_decode(
+                model,
+                [prompt for prompt, _, _ in fitted],
+                [answer for _, answer, _ in fitted],
+                max_new_tokens=[budget for _, _, budget in fitted],
+                eos_ids=self.stop_ids,
+                pad_id=self.pad_id,
+                finished=finished,
+            )
+            seconds = (time.perf_counter() - started) / len(batch)
+            texts = self._decode(produced)
+            for k, index, score, text in zip(positions, batch, scores, texts, strict=True):
+                rows[k] = self._row(index, text, score.token_losses, seconds, score)
+        return rows
+
+    def _fit(self, index: int) -> tuple[list[int], list[int], int]:
+        """Prompt, answer and decoding budget of one example within the model's context: the
+        whole prompt as trained (cut at the front only if prompt + answer do not fit), and as
+        many new tokens as the context leaves, up to ``max_new_tokens``."""
+        prompt, answer = self._limits(index, 0)
+        budget = self.max_new_tokens
+        if self.max_length is not None:
+            budget = max(1, min(budget, self.max_length - len(prompt)))
+        return prompt, answer, budget
+
+    def _decode(self, produced: Sequence[Sequence[int]]) -> list[str]:
+        # Models often have more output rows than the tokenizer has tokens (vocabularies padded to
+        # a multiple of 64); such ids decode to nothing rather than crash the decoder.
+        clean = [[t if t < self.vocab_limit else self.pad_id for t in ids] for ids in produced]
+        return self.tokenizer.batch_decode(clean, skip_special_tokens=True)
+
+    def _row(
+        self,
+        index: int,
+        output: str,
+        token_losses: list[float],
+        seconds: float,
+        scores: AnswerScores | None = None,
+    ) -> dict[str, Any]:
+        example = self.tracked[index]
+        answered = len(token_losses)
+        loss = sum(token_losses) / answered if answered else math.nan
+        row: dict[str, Any] = {
+            "example_id": example.example_id,
+            "input": example.input,
+            "expected_output": example.expected_output,
+            "model_output": output,
+            "loss": loss,
+            "similarity": similarity(output, example.expected_output),
+            "exact_match": exact_match(output, example.expected_output),
+            "answer_tokens": answered,
+            "gold_prob": math.exp(-loss * answered) if answered else None,
+            "line": example.line,
+            "generation_seconds": round(seconds, 6),
+        }
+        short = answered <= TOKEN_LOSSES_UP_TO
+        if short:
+            row["token_losses"] = [round(value, 5) for value in token_losses]
+        if scores is not None and answered:
+            # How close a wrong answer is (README, "Training dynamics"): from the same pass.
+            row["teacher_forced_accuracy"] = sum(r == 1 for r in scores.gold_ranks) / answered
+            row["min_gold_prob"] = finite_or_none(min(scores.gold_probs))
+            row["margin"] = finite_or_none(sum(scores.margins) / answered)
+            row["first_divergence"] = scores.first_divergence
+            if short:
+                row["gold_probs"] = [float(f"{value:.6g}") for value in scores.gold_probs]
+                row["gold_ranks"] = list(scores.gold_ranks)
+        return row
+
+    def _check_one_pass(self, model: Any, index: int) -> None:
+        """Once per run: the one-pass outputs must be exactly ``model.generate``'s on one example,
+        with its own answer as the draft and with a draft wrong from the first token (decoding
+        then runs on the cache with the whole draft masked out). No EOS, so the whole budget is
+        compared. On any difference: separate passes from now on, said in one line."""
+        self.one_pass_checked = True
+
+        prompt, answer, budget = self._fit(index)
+        wrong = [(answer[0] + 1) % self.vocab_limit] + answer[1:] if answer else [self.pad_id]
+        device = _device(model)
+        ids = torch.tensor([prompt], dtype=torch.long, device=device)
+        mask = torch.ones_like(ids)
+        try:
+            stops: list[int] = []
+            try:
+                reference = _generate(model, ids, mask, _greedy_config(budget, self.pad_id, []))
+            except Exception:  # a model whose generate insists on an end token: compare with it
+                stops = list(self.stop_ids)
+                reference = _generate(model, ids, mask, _greedy_config(budget, self.pad_id, stops))
+            _, produced = score_and_decode(
+                model,
+                [prompt, prompt],
+                [answer, wrong],
+                max_new_tokens=budget,
+                eos_ids=stops,
+                pad_id=self.pad_id,
+            )
+        except Exception as exc:
+            self.one_pass = False
+            self.log(f"   ⚠ one-pass capture failed ({_one_line(exc)}); using separate passes")
+            return
+        reference_ids = reference.cpu()[0].tolist()
+        # generate pads a row that stopped early: compare the tokens it produced.
+        if stops:
+            end = next((i for i, t in enumerate(reference_ids) if t in stops), None)
+            reference_ids = reference_ids if end is None else reference_ids[: end + 1]
+        reference = reference_ids
+        if produced[0] != reference or produced[1] != reference:
+            self.one_pass = False
+            self.log(
+                "   ⚠ one-pass capture disagrees with model.generate on example "
+                f"{self.tracked[index].example_id}; using separate passes from now on"
+            )
+
+    def _rows_two_passes(
+        self, model: Any, indices: Sequence[int], lockstep: Lockstep | None = None
+    ) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         for start in range(0, len(indices), self.batch_size):
             batch = list(indices[start : start + self.batch_size])
             losses = self._batch_losses(model, batch)
             outputs, gen_seconds = self._batch_generate(model, batch, lockstep=lockstep)
-            for index, (loss, token_losses), output in zip(batch, losses, outputs, strict=True):
-                example = self.tracked[index]
-                row: dict[str, Any] = {
-                    "example_id": example.example_id,
-                    "input": example.input,
-                    "expected_output": example.expected_output,
-                    "model_output": output,
-                    "loss": loss,
-                    "similarity": similarity(output, example.expected_output),
-                    "exact_match": exact_match(output, example.expected_output),
-                    "answer_tokens": len(token_losses),
-                    "gold_prob": math.exp(-loss * len(token_losses)) if token_losses else None,
-                    "line": example.line,
-                    "generation_seconds": round(gen_seconds / len(batch), 6),
-                }
-                if len(token_losses) <= TOKEN_LOSSES_UP_TO:
-                    row["token_losses"] = [round(value, 5) for value in token_losses]
-                rows.append(row)
+            for index, (_, token_losses), output in zip(batch, losses, outputs, strict=True):
+                rows.append(self._row(index, output, token_losses, gen_seconds / len(batch)))
         return rows
 
     def _limits(self, index: int, room_for: int) -> tuple[list[int], list[int]]:
@@ -583,45 +725,22 @@ class CaptureEngine:
         )
 
 
+def _greedy_config(budget: int, pad_id: int, stops: list[int]) -> Any:
+    from transformers import GenerationConfig
+
+    return GenerationConfig(
+        max_new_tokens=budget,
+        do_sample=False,
+        num_beams=1,
+        pad_token_id=pad_id,
+        eos_token_id=stops,
+    )
+
+
 def _generate(model: Any, ids: torch.Tensor, mask: torch.Tensor, config: Any) -> torch.Tensor:
     """``model.generate``'s new tokens for left-padded prompts."""
     out = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
     return out[:, ids.shape[1] :]
-
-
-def unwrap_model(model: Any) -> Any:
-    """The transformers model inside wrappers (PEFT's ``PeftModel``, DDP's ``.module``)."""
-    for _ in range(8):
-        if hasattr(model, "get_base_model") and callable(model.get_base_model):
-            inner = model.get_base_model()
-        elif isinstance(getattr(model, "module", None), torch.nn.Module):
-            inner = model.module
-        else:
-            return model
-        if inner is model:
-            return model
-        model = inner
-    return model
-
-
-def cache_keyword(model: Any) -> str:
-    """The keyword the model's forward takes its KV cache by.
-
-    transformers 5 renamed ``past_key_values`` to ``cache`` (the old name warns, then goes
-    away). A wrapper's own forward (``PeftModel``) passes ``**kwargs`` on and names neither, so
-    the model inside it is asked; a forward that names neither gets ``cache``, the name
-    ``generate`` itself uses.
-    """
-    for candidate in (model, unwrap_model(model)):
-        try:
-            names = inspect.signature(candidate.forward).parameters
-        except (TypeError, ValueError):
-            continue
-        if "cache" in names:
-            return "cache"
-        if "past_key_values" in names:
-            return "past_key_values"
-    return "cache"
 
 
 def stop_ids(model: Any, tokenizer: Any) -> list[int]:

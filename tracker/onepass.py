@@ -43,10 +43,39 @@ class AnswerScores:
     first_divergence: int | None
 
 
+def unwrap_model(model: Any) -> Any:
+    """The transformers model inside wrappers (PEFT's ``PeftModel``, DDP's ``.module``)."""
+    for _ in range(8):
+        if hasattr(model, "get_base_model") and callable(model.get_base_model):
+            inner = model.get_base_model()
+        elif isinstance(getattr(model, "module", None), torch.nn.Module):
+            inner = model.module
+        else:
+            return model
+        if inner is model:
+            return model
+        model = inner
+    return model
+
+
 def cache_keyword(model: Any) -> str:
-    """The name under which ``model.forward`` takes a KV cache (transformers 5 renamed it)."""
-    names = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in names else "past_key_values"
+    """The keyword the model's forward takes its KV cache by.
+
+    transformers 5 renamed ``past_key_values`` to ``cache`` (the old name warns, then goes
+    away). A wrapper's own forward (``PeftModel``) passes ``**kwargs`` on and names neither, so
+    the model inside it is asked; a forward that names neither gets ``cache``, the name
+    ``generate`` itself uses.
+    """
+    for candidate in (model, unwrap_model(model)):
+        try:
+            names = inspect.signature(candidate.forward).parameters
+        except (TypeError, ValueError):
+            continue
+        if "cache" in names:
+            return "cache"
+        if "past_key_values" in names:
+            return "past_key_values"
+    return "cache"
 
 
 def _left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,7 +98,7 @@ def score_and_decode(
     prompts: Sequence[Sequence[int]],
     answers: Sequence[Sequence[int]],
     *,
-    max_new_tokens: int,
+    max_new_tokens: int | Sequence[int],
     eos_ids: Collection[int],
     pad_id: int,
     finished: Callable[[torch.Tensor], bool] | None = None,
@@ -77,12 +106,16 @@ def score_and_decode(
     """Scores of each gold answer and each prompt's greedy continuation (token ids, eos included).
 
     ``prompts`` are non-empty. The continuation equals ``model.generate(do_sample=False,
-    max_new_tokens=max_new_tokens, eos_token_id=eos_ids)``. ``finished(done)`` says whether
+    max_new_tokens=max_new_tokens, eos_token_id=eos_ids)``; ``max_new_tokens`` may be one budget
+    per row (a long prompt near the model's context gets fewer). ``finished(done)`` says whether
     decoding is over (default: every row is done); under sharded weights it asks all ranks, so a
     rank whose rows are all done keeps running the forwards the others need.
     """
     device = next(model.parameters()).device
     count = len(prompts)
+    if any(not prompt for prompt in prompts):
+        raise ValueError("every prompt needs at least one token (nothing predicts the first)")
+    budgets = [max_new_tokens] * count if isinstance(max_new_tokens, int) else list(max_new_tokens)
     ids, mask = _left_pad(
         [list(p) + list(a) for p, a in zip(prompts, answers, strict=True)], pad_id
     )
@@ -161,10 +194,10 @@ def score_and_decode(
         prefix = list(answer[:d]) + [greedy_at[r][d] if d < len(answer) else after[r]]
         stop = next((i for i, t in enumerate(prefix) if t in eos_set), None)
         if stop is not None:
-            outputs.append(prefix[: stop + 1][:max_new_tokens])
+            outputs.append(prefix[: stop + 1][: budgets[r]])
             resume.append(None)
-        elif len(prefix) >= max_new_tokens:
-            outputs.append(prefix[:max_new_tokens])
+        elif len(prefix) >= budgets[r]:
+            outputs.append(prefix[: budgets[r]])
             resume.append(None)
         else:
             outputs.append(prefix)
@@ -205,6 +238,6 @@ def score_and_decode(
         token = torch.where(done, pad_id, out.logits[:, -1].argmax(-1))
         for r in (~done).nonzero().flatten().tolist():
             outputs[r].append(int(token[r]))
-            if int(token[r]) in eos_set or len(outputs[r]) >= max_new_tokens:
+            if int(token[r]) in eos_set or len(outputs[r]) >= budgets[r]:
                 done[r] = True
     return scores, outputs

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from evotui.errors import EvotuiError
+from evotui.snapshot import MEASURES
 from evotui.text import safe_line, safe_message
 
 HARDEST_SHOWN = 10
@@ -76,6 +77,9 @@ def summary_dict(run: Any) -> dict[str, Any]:
                 "variability": dyn.variability,
                 "correctness": dyn.correctness,
                 "region": dyn.region,
+                "aum": dyn.aum,
+                # How close the final answer is (null where the files predate these measures).
+                **{f"final_{name}": float(row.measures[name][col]) for name in MEASURES},
             }
         )
     regressions = []
