@@ -37,7 +37,17 @@ from evotui.messages import FilesChanged, IndexChanged, IndexProgress, StepLoade
 from evotui.names import file_name_part
 from evotui.snapshot import write_bytes_atomic
 from evotui.text import safe_line, safe_message
-from evotui.view import SORTS, STATUS_FILTERS, StepView, order_rows, run_dynamics, step_view
+from evotui.view import (
+    DYNAMICS_SORTS,
+    FLIPPED,
+    LOSS_ROSE,
+    SORTS,
+    STATUS_FILTERS,
+    StepView,
+    order_rows,
+    run_dynamics,
+    step_view,
+)
 from evotui.widgets.base import FollowsRun, PicksDataset, RunState
 from evotui.widgets.example_list import ExampleList, header_text
 from evotui.widgets.header import Line, RunHeader
@@ -76,8 +86,11 @@ class EvotuiApp(App[int]):
         poll: bool = False,
         training: subprocess.Popen[bytes] | None = None,
         log_path: Path | None = None,
+        training_label: str = "",
     ) -> None:
         super().__init__()
+        # What the child trains, said while waiting for its first snapshot (not just "LIVE").
+        self.training_label = training_label
         self.target = Path(target)
         self.poll = poll
         self.training = training  # `evotui demo`'s child: its state shows in the info line
@@ -101,6 +114,7 @@ class EvotuiApp(App[int]):
         self._painted = threading.Event()  # the first screen of the run is drawn
         self._changes_lock = threading.Lock()
         self._changed: set[str] | None = set()
+        self._chooser_parent: Path | None = None
 
     # -- layout ------------------------------------------------------------------------------
     @property
@@ -151,6 +165,7 @@ class EvotuiApp(App[int]):
 
     def _apply_size_classes(self) -> None:
         self.set_class(self.size.height >= 32, "-tall")
+        self.set_class(self.size.height < 24, "-short")
         self.set_class(self.size.width >= 120, "-wide")
 
     # -- opening -----------------------------------------------------------------------------
@@ -181,6 +196,7 @@ class EvotuiApp(App[int]):
             return
         from evotui.widgets.chooser import ChooserScreen
 
+        self._chooser_parent = parent  # Esc on the run it opens comes back here
         self.push_screen(ChooserScreen(parent), callback=self._chosen)
 
     def _chosen(self, folder: Path | None) -> None:
@@ -498,13 +514,23 @@ class EvotuiApp(App[int]):
             self.text_filter = ""
             self.main.query_one(ExampleList).focus()
             self.refresh_views()
+        elif self._chooser_parent is not None and self.screen is self.main:
+            # A run opened through the chooser: Esc goes back to the list of runs.
+            self.index, self.view, self.current_step, self._dyn = None, None, None, None
+            self.refresh_views()
+            self.show_chooser(self._chooser_parent)
 
     def action_cycle_sort(self) -> None:
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
         self.refresh_views()
+        self.main.query_one(ExampleList).to_top()  # a new order is read from its top
 
-    def action_toggle_regressed(self) -> None:
-        self.status_filter = "all" if self.status_filter == "regressed" else "regressed"
+    def action_toggle_flipped(self) -> None:
+        self.status_filter = "all" if self.status_filter == FLIPPED else FLIPPED
+        self.refresh_views()
+
+    def action_toggle_loss_rose(self) -> None:
+        self.status_filter = "all" if self.status_filter == LOSS_ROSE else LOSS_ROSE
         self.refresh_views()
 
     def action_cycle_status(self) -> None:
@@ -527,11 +553,12 @@ class EvotuiApp(App[int]):
             self.notify("Nothing to export yet.", severity="warning")
             return
         name = f"evotui-{file_name_part(index.dataset)}-step{view.step:06d}.{fmt}"
-        path = Path.cwd() / name
+        path = (Path.cwd() / name).resolve()
+        prev = index.loaded(view.prev_step) if view.prev_step is not None else None
         try:
             from evotui.export import export_step
 
-            data = export_step(index, data_at, fmt, self.cols)
+            data = export_step(index, data_at, fmt, self.cols, prev=prev)
             write_bytes_atomic(path, data)
         except OSError as exc:
             self.notify(safe_message(f"Export failed: {exc}"), severity="error", markup=False)
@@ -539,6 +566,10 @@ class EvotuiApp(App[int]):
         self.notify(
             safe_message(f"{len(self.cols)} examples → {path}"), title="Exported", markup=False
         )
+
+    def action_toggle_log_x(self) -> None:
+        log = self.main.query_one(Timeline).toggle_log_x()
+        self.notify(f"Timeline x axis: {'log' if log else 'linear'} in the step", timeout=3)
 
     def action_help(self) -> None:
         from evotui.widgets.help import HelpScreen
@@ -629,25 +660,25 @@ class EvotuiApp(App[int]):
             self.open_dataset(Path(folder))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Stepping, sorting and filtering mean nothing while a dataset is being chosen.
-        if isinstance(self.screen, PicksDataset) and action in MAIN_ACTIONS:
-            return False
-        return True
+        # Stepping, sorting and filtering mean nothing while a dataset or a version is being
+        # chosen (and False keeps their keys out of that screen's footer).
+        if action not in MAIN_ACTIONS:
+            return True
+        from evotui.widgets.versions import VersionsScreen
+
+        return not isinstance(self.screen, PicksDataset | VersionsScreen)
 
     # -- command palette ---------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for key in KEYS:
             if key.action == "quit":
                 continue
-            yield SystemCommand(
-                key.description.split(" (")[0],
-                # The palette reads help as markup: the "[/]" of the filter key closed a tag.
-                escape(f"{key.description} [{key.label}]"),
-                partial(self.run_action, key.action),
-            )
-        yield SystemCommand(
-            "Example detail", escape("Open the selected example [Enter]"), self._palette_detail
-        )
+            title, _, more = key.description.partition(" (")
+            # The help line adds what the title does not say (no repeat), and always the key.
+            # The palette reads help as markup: the "[/]" of the filter key closed a tag.
+            helptext = f"key {key.label}" + (f" · {more.rstrip(')')}" if more else "")
+            yield SystemCommand(title, escape(helptext), partial(self.run_action, key.action))
+        yield SystemCommand("Example detail", "key Enter", self._palette_detail)
         yield from super().get_system_commands(screen)
 
     def _palette_detail(self) -> None:
@@ -672,12 +703,14 @@ class EvotuiApp(App[int]):
         if self.region:
             text.append(f" · {self.region}", style="bold yellow")
         right = int(view.correct.sum())
-        regressed = int(view.regressed.sum())
+        flipped = int(view.flipped.sum())
+        rose = int(view.loss_rose.sum())
         text.append(f" · ✓{right} ✗{total - right}", style="dim")
-        if regressed:
-            # Spelled out: the ↓ glyph alone means right → wrong, while `r` also counts a loss
-            # that rose by the margin.
-            text.append(f" · {regressed} regressed", style="bold red")
+        # Two notions, each named with its glyph: ↓ right → wrong (r), ▲ loss rose (l).
+        if flipped:
+            text.append(f" · ↓{flipped} flipped", style="bold red")
+        if rose:
+            text.append(f" · ▲{rose} loss rose", style="yellow")
         if self.training_state:
             text.append(f" · {self.training_state}", style="italic")
         return text
@@ -722,23 +755,31 @@ class EvotuiApp(App[int]):
             else:
                 timeline.set_data([], np.zeros(0), np.zeros(0), None)
         examples = self.main.query_one(ExampleList)
+        dyn = None
         if index is not None and view is not None:
-            needs_dyn = self.sort in ("forgetting", "learned at") or self.region is not None
+            needs_dyn = self.sort in DYNAMICS_SORTS or self.region is not None
             dyn = self.dynamics_now() if needs_dyn else None
             self.cols = order_rows(
                 index, view, self.sort, self.text_filter, self.status_filter, self.region, dyn
             )
         else:
             self.cols = []
-        if view is None:
+        if view is None and self.training_label and self.training is not None:
+            examples.placeholder = (
+                f"{safe_line(self.training_label)} · log {safe_line(self.log_path or '')}"
+                " · its first snapshot (step 0, untrained) appears here in a few seconds"
+            )
+        elif view is None:
             examples.placeholder = f"Waiting for snapshots in {safe_line(self.target)} …"
         elif not index or not index.example_ids:
             examples.placeholder = "This snapshot has no examples."
         else:
             examples.placeholder = "No example matches the filters."
-        examples.set_data(index, view, self.cols, mats)
+        examples.set_data(index, view, self.cols, mats, self.sort, dyn)
         self.main.query_one("#info", Line).update(self.info_line())
-        self.main.query_one("#list-header", Line).update(header_text(examples.size.width or 80))
+        self.main.query_one("#list-header", Line).update(
+            header_text(examples.scrollable_content_region.width or 80, self.sort)
+        )
         self.main.query_one(ExamplePreview).set_example(index, view, examples.selected_col)
         if index is not None and view is not None:
             state = RunState(index, view, dataset, self.follow, self.progress)

@@ -258,6 +258,22 @@ def regression_mask(
     return (prev_correct & ~correct) | rose
 
 
+def regression_masks(
+    prev_loss: np.ndarray, prev_correct: np.ndarray, loss: np.ndarray, correct: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two regression notions apart, vectorised: (flipped, loss_rose).
+
+    ``flipped``: right at the previous snapshot, wrong now. ``loss_rose``: the loss rose by more
+    than ``REGRESSION_LOSS_MARGIN`` nats (whatever the exact match says). An example can be both.
+    """
+    prev_correct = np.asarray(prev_correct, dtype=bool)
+    correct = np.asarray(correct, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        delta = np.asarray(loss, dtype=float) - np.asarray(prev_loss, dtype=float)
+        rose = np.isfinite(delta) & (delta > REGRESSION_LOSS_MARGIN)
+    return prev_correct & ~correct, rose
+
+
 def example_status(correct_history: Sequence[bool]) -> str:
     """The status of an example from its right/wrong history in step order, up to "now".
 

@@ -3,8 +3,11 @@ and the viewer's ``x`` / ``X`` (the examples listed at the current step). The sa
 same bytes for the same rows, whoever writes them.
 
 Columns (:data:`EXPORT_COLUMNS`): ``dataset``, ``training_step``, ``snapshot_id``, ``example_id``,
-``input``, ``expected_output``, ``model_output``, ``loss``, ``similarity``, ``exact_match``, then
-the per-example measures (``teacher_forced_accuracy``, ``min_gold_prob``, ``margin``,
+``input``, ``expected_output``, ``model_output``, ``loss``, ``similarity``, ``exact_match``,
+``flipped`` (right at the previous snapshot of the run, wrong at this one) and ``loss_rose`` (the
+loss rose by more than ``dynamics.REGRESSION_LOSS_MARGIN`` since the previous snapshot; both
+``false`` at the first snapshot and for an example the previous snapshot lacks), then the
+per-example measures (``teacher_forced_accuracy``, ``min_gold_prob``, ``margin``,
 ``first_divergence``: empty / null in files written before they were measured); values
 as the snapshot file has them (the examples in the file's order, duplicate ids after the first left
 out). CSV: the csv module's quoting, booleans ``true``/``false``, a null number an empty cell.
@@ -23,6 +26,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from evotui.dynamics import REGRESSION_LOSS_MARGIN
 from evotui.index import RunIndex, StepData
 from evotui.snapshot import MEASURES
 from evotui.text import json_terminal_safe
@@ -38,16 +42,22 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "loss",
     "similarity",
     "exact_match",
+    "flipped",
+    "loss_rose",
     *MEASURES,
 )
 EXPORT_FORMATS: tuple[str, ...] = ("csv", "jsonl")
 
 
 def step_rows(
-    index: RunIndex, data: StepData, cols: Sequence[int] | None = None
+    index: RunIndex,
+    data: StepData,
+    cols: Sequence[int] | None = None,
+    prev: StepData | None = None,
 ) -> list[dict[str, Any]]:
     """Export rows of one snapshot: its examples in file order, or the columns ``cols`` (in that
-    order; columns not in this snapshot are left out)."""
+    order; columns not in this snapshot are left out). ``prev`` is the run's previous snapshot
+    (for ``flipped`` / ``loss_rose``; None at the first)."""
     file_cols = data.order.tolist()
     if cols is None:
         cols = file_cols
@@ -72,10 +82,27 @@ def step_rows(
                 "loss": _number(data.loss[col]),
                 "similarity": _number(data.similarity[col]),
                 "exact_match": bool(data.correct[col]),
+                "flipped": _flipped(prev, data, col),
+                "loss_rose": _loss_rose(prev, data, col),
                 **{name: _measure(name, data.measures[name][col]) for name in MEASURES},
             }
         )
     return rows
+
+
+def _in(prev: StepData | None, col: int) -> bool:
+    return prev is not None and col < len(prev.present) and bool(prev.present[col])
+
+
+def _flipped(prev: StepData | None, data: StepData, col: int) -> bool:
+    return _in(prev, col) and bool(prev.correct[col]) and not bool(data.correct[col])  # type: ignore[union-attr]
+
+
+def _loss_rose(prev: StepData | None, data: StepData, col: int) -> bool:
+    if not _in(prev, col):
+        return False
+    delta = float(data.loss[col]) - float(prev.loss[col])  # type: ignore[union-attr]
+    return math.isfinite(delta) and delta > REGRESSION_LOSS_MARGIN
 
 
 def _measure(name: str, value: float) -> float | int | None:
@@ -143,9 +170,11 @@ def export_step(
     cols: Sequence[int] | None = None,
     *,
     header: bool = True,
+    prev: StepData | None = None,
 ) -> bytes:
-    """One snapshot's rows (all, or the listed columns) in the export format."""
-    return export_rows(step_rows(index, data, cols), fmt, EXPORT_COLUMNS, header=header)
+    """One snapshot's rows (all, or the listed columns) in the export format; ``prev`` is the
+    run's previous snapshot (None at the first)."""
+    return export_rows(step_rows(index, data, cols, prev), fmt, EXPORT_COLUMNS, header=header)
 
 
 def _json_value(value: Any) -> Any:

@@ -26,12 +26,37 @@ KEYS: tuple[Key, ...] = (
     Key("end", "last_step", "End", "Latest snapshot, and follow new ones"),
     Key("f", "toggle_follow", "f", "Follow new snapshots on/off (LIVE / PAUSED)", "Follow"),
     Key("slash", "filter", "/", "Filter examples by text (Enter keeps, Esc clears)", "Filter"),
-    Key("s", "cycle_sort", "s", "Sort: " + ", ".join(SORTS), "Sort"),
-    Key("r", "toggle_regressed", "r", "Only examples that regressed since the previous snapshot"),
+    Key(
+        "s",
+        "cycle_sort",
+        "s",
+        "Sort: " + ", ".join(SORTS) + " (AUM: area under the margin, lowest first; the list starts"
+        " at its top, the key in a column)",
+        "Sort",
+    ),
+    Key(
+        "r",
+        "toggle_flipped",
+        "r",
+        "Only flipped examples (↓ right → wrong since the previous snapshot)",
+    ),
+    Key(
+        "l",
+        "toggle_loss_rose",
+        "l",
+        f"Only examples whose loss rose (▲ by more than {dynamics.REGRESSION_LOSS_MARGIN} since the"
+        " previous snapshot)",
+    ),
     Key("w", "cycle_status", "w", "Status filter: " + ", ".join(STATUS_FILTERS)),
     Key("g", "cycle_region", "g", "Data-map region filter: all, " + ", ".join(dynamics.REGIONS)),
     Key("x", "export('csv')", "x", "Export the listed examples at this step to CSV"),
     Key("X", "export('jsonl')", "X", "Export the listed examples at this step to JSONL"),
+    Key(
+        "t",
+        "toggle_log_x",
+        "t",
+        "Timeline x axis: log / linear in the step (auto: log for log schedules)",
+    ),
     Key("m", "datamap", "m", "Data map (confidence vs variability)"),
     Key("v", "versions", "v", "Model versions (daemon base folder)"),
     Key("question_mark", "help", "?", "This help", "Help"),
@@ -44,6 +69,7 @@ MAIN_ACTIONS = frozenset(
 EXTRA_HELP: tuple[tuple[str, str], ...] = (
     ("↑ ↓ PgUp PgDn", "Move in the example list / history"),
     ("Enter", "Example detail (Enter or Esc goes back)"),
+    ("Esc", "Clear the filter; on a run opened from the list of runs, back to that list"),
     ("n p", "Next / previous example (in the detail)"),
     ("Ctrl+P", "Command palette: every action by name"),
 )

@@ -15,8 +15,14 @@ import numpy as np
 from evotui import dynamics
 from evotui.index import RunIndex, StepData
 
-SORTS: tuple[str, ...] = ("id", "loss", "loss change", "forgetting", "learned at")
-STATUS_FILTERS: tuple[str, ...] = ("all", "wrong", "right", "regressed")
+SORTS: tuple[str, ...] = ("id", "loss", "loss change", "forgetting", "learned at", "AUM")
+# Sorts that need the run's dynamics (computed over every loaded snapshot).
+DYNAMICS_SORTS: frozenset[str] = frozenset({"forgetting", "learned at", "AUM"})
+# The two regression notions are kept apart: "flipped" is right -> wrong at the previous snapshot,
+# "loss rose" a loss that rose by more than dynamics.REGRESSION_LOSS_MARGIN (possibly still right).
+FLIPPED = "flipped"
+LOSS_ROSE = "loss rose"
+STATUS_FILTERS: tuple[str, ...] = ("all", "wrong", "right", FLIPPED, LOSS_ROSE)
 
 
 @dataclass(slots=True)
@@ -34,11 +40,13 @@ class StepView:
     delta: np.ndarray  # loss change since the previous snapshot (NaN if unknown)
     correct: np.ndarray
     similarity: np.ndarray
-    regressed: np.ndarray  # bool: right -> wrong or loss rose by the margin since prev_step
+    regressed: np.ndarray  # bool: flipped or loss_rose (either notion)
     prev_loss: np.ndarray
     prev_correct: np.ndarray
     status: list[str]  # dynamics.example_status per column
     outputs: list[str | None] = field(default_factory=list)
+    flipped: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    loss_rose: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def step_view(index: RunIndex, step: int) -> StepView | None:
@@ -61,12 +69,13 @@ def step_view(index: RunIndex, step: int) -> StepView | None:
         prev_correct = _pad(prev_data.correct, n, False)
         with np.errstate(invalid="ignore"):
             delta = loss - prev_loss
-        regressed = dynamics.regression_mask(prev_loss, prev_correct, loss, correct)
+        flipped, loss_rose = dynamics.regression_masks(prev_loss, prev_correct, loss, correct)
     else:
         prev_loss = np.full(n, np.nan, dtype=np.float32)
         prev_correct = np.zeros(n, dtype=bool)
         delta = np.full(n, np.nan, dtype=np.float32)
-        regressed = np.zeros(n, dtype=bool)
+        flipped = np.zeros(n, dtype=bool)
+        loss_rose = np.zeros(n, dtype=bool)
     # Status uses every loaded snapshot up to this step (more appear as the background fill runs).
     mats = index.matrices_now()
     upto = bisect.bisect_right(mats.steps, step)
@@ -87,11 +96,13 @@ def step_view(index: RunIndex, step: int) -> StepView | None:
         delta=delta,
         correct=correct,
         similarity=_pad(data.similarity, n, np.nan),
-        regressed=np.asarray(regressed, dtype=bool),
+        regressed=np.asarray(flipped | loss_rose, dtype=bool),
         prev_loss=prev_loss,
         prev_correct=prev_correct,
         status=status,
         outputs=list(data.outputs) + [None] * (n - len(data.outputs)),
+        flipped=np.asarray(flipped, dtype=bool),
+        loss_rose=np.asarray(loss_rose, dtype=bool),
     )
 
 
@@ -140,8 +151,10 @@ def order_rows(
         cols = [c for c in cols if not view.correct[c]]
     elif status == "right":
         cols = [c for c in cols if view.correct[c]]
-    elif status == "regressed":
-        cols = [c for c in cols if view.regressed[c]]
+    elif status == FLIPPED:
+        cols = [c for c in cols if view.flipped[c]]
+    elif status == LOSS_ROSE:
+        cols = [c for c in cols if view.loss_rose[c]]
     if region and dyn is not None:
         cols = [c for c in cols if c < len(dyn) and dyn[c].region == region]
     ids = index.example_ids
@@ -165,9 +178,35 @@ def order_rows(
                 ids[c],
             )
         )
+    elif sort == "AUM" and dyn is not None:
+        # Ascending: negative area under the margin (likely mislabelled) first; NaN (no margins
+        # in the files) last.
+        cols.sort(key=lambda c: (nan_last(_aum(dyn[c]), False), ids[c]))
     else:
         cols.sort(key=lambda c: ids[c])
     return cols
+
+
+def _aum(d: dynamics.ExampleDynamics) -> float:
+    return float(getattr(d, "aum", math.nan))
+
+
+def sort_key_cell(sort: str, d: dynamics.ExampleDynamics | None) -> str:
+    """The value the list is sorted by, for the sort-key column ("" for the sorts whose value
+    already has a column: id, loss, loss change)."""
+    if d is None:
+        return ""
+    if sort == "forgetting":
+        return str(d.forgetting_events)
+    if sort == "learned at":
+        return "never" if d.learned_at_step is None else str(d.learned_at_step)
+    if sort == "AUM":
+        aum = _aum(d)
+        return "—" if math.isnan(aum) else f"{aum:+.2f}"
+    return ""
+
+
+SORT_KEY_TITLES: dict[str, str] = {"forgetting": "forgot", "learned at": "learned", "AUM": "AUM"}
 
 
 def run_dynamics(index: RunIndex) -> list[dynamics.ExampleDynamics]:

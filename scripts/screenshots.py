@@ -1,4 +1,4 @@
-"""Regenerate screenshots/main.svg, detail.svg and help.svg from a real demo-style run.
+"""Regenerate screenshots/main.svg, detail.svg, help.svg and datamap.svg from a real demo-style run.
 
     python scripts/screenshots.py                 # trains the tiny model briefly (under a minute)
     python scripts/screenshots.py --run DIR       # reuse a run folder (step_*.json)
@@ -68,10 +68,18 @@ async def shoot(run: Path, out: Path) -> None:
         await pilot.press("enter")
         await pilot.pause(0.3)
         assert isinstance(app.screen, DetailScreen)
+        for _ in range(100):  # the per-token figures are read by a worker
+            if app.screen._tokens is not None:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.1)
         app.save_screenshot(filename="detail.svg", path=str(out))
         await pilot.press("escape", "question_mark")
         await pilot.pause(0.3)
         app.save_screenshot(filename="help.svg", path=str(out))
+        await pilot.press("escape", "m")
+        await pilot.pause(0.5)
+        app.save_screenshot(filename="datamap.svg", path=str(out))
         await pilot.press("escape", "q")
 
 
@@ -85,7 +93,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run or train(Path(tmp), args.steps)
         asyncio.run(shoot(run, args.out))
-    for name in ("main.svg", "detail.svg", "help.svg"):
+    for name in ("main.svg", "detail.svg", "help.svg", "datamap.svg"):
         # Model text is any bytes; the viewer shows control characters as escapes, so each file
         # must be well-formed XML (a raw \x02 once made browsers refuse to draw detail.svg).
         xml.dom.minidom.parse(str(args.out / name))

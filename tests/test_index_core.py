@@ -134,7 +134,11 @@ def test_step_view_regressions_status_and_history(tmp_path: Path) -> None:
         index.ingest(step)
     view = step_view(index, 10)
     assert view.status == [dynamics.REGRESSED, dynamics.LEARNED, dynamics.LEARNED]
-    assert order_rows(index, view, status="regressed") == [0, 1]
+    # The two notions apart (issue 12): "only flipped" never lists a right answer.
+    assert view.flipped.tolist() == [True, False, False]
+    assert view.loss_rose.tolist() == [False, True, False]
+    assert order_rows(index, view, status="flipped") == [0]
+    assert order_rows(index, view, status="loss rose") == [1]
     assert order_rows(index, view, sort="loss") == [1, 0, 2]
     assert order_rows(index, view, sort="loss change") == [1, 0, 2]
     assert order_rows(index, view, status="wrong") == [0]

@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 from evotui.app import KEYS, EvotuiApp
 from evotui.demo import synthetic_examples, synthetic_snapshot, write_synthetic_run
 from evotui.snapshot import build_snapshot, snapshot_filename, write_json_atomic
+from evotui.view import SORTS
 from evotui.widgets.detail import DetailScreen
 from evotui.widgets.example_list import ExampleList
 from evotui.widgets.help import HelpScreen
@@ -137,11 +138,11 @@ async def test_filter_sort_regressed_and_detail(run: Path) -> None:
         assert app.sort == "loss"
         losses = [float(app.view.loss[c]) for c in app.cols]
         assert losses == sorted(losses, reverse=True)
-        await pilot.press("s", "s", "s", "s")
+        await pilot.press(*["s"] * (len(SORTS) - 1))
         assert app.sort == "id"
         await pilot.press("r")
-        assert app.status_filter == "regressed"
-        assert all(app.view.regressed[c] for c in app.cols)
+        assert app.status_filter == "flipped"
+        assert all(app.view.flipped[c] for c in app.cols)
         await pilot.press("r", "down", "enter")
         assert isinstance(app.screen, DetailScreen)
         assert app.screen.col == app.cols[1]
@@ -175,7 +176,8 @@ async def test_help_lists_every_key_and_quit_exits_zero(run: Path) -> None:
 async def test_missing_folder_waits_then_fills_in(tmp_path: Path) -> None:
     folder = tmp_path / "later" / "arith"
     app = EvotuiApp(folder)
-    async with app.run_test(size=SIZE) as pilot:
+    # Tall: the preview under the list shows only where there is room for it (not at 80x24).
+    async with app.run_test(size=(80, 40)) as pilot:
         await pilot.pause(0.2)
         assert "waiting for snapshots" in (await shown(pilot, app)).lower()
         write_synthetic_run(folder, [0, 10], 5)

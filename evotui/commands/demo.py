@@ -47,7 +47,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         from evotui.app import EvotuiApp, run_app
 
-        app = EvotuiApp(run_dir, poll=args.poll, training=child, log_path=log_path)
+        label = (
+            f"Training the demo's tiny model on {demo.DEMO_DATASET} for {args.steps} steps"
+            f" (snapshots {args.schedule})"
+        )
+        app = EvotuiApp(
+            run_dir, poll=args.poll, training=child, log_path=log_path, training_label=label
+        )
         result = run_app(app)
         ended = child.poll()  # before stopping it: quitting early is not a training failure
     finally:

@@ -37,7 +37,13 @@ def run(args: argparse.Namespace) -> int:
     index = run_.index
     chunks = (
         _terminal_safe(
-            export_step(index, index.data[step], args.format, header=position == 0),
+            export_step(
+                index,
+                index.data[step],
+                args.format,
+                header=position == 0,
+                prev=index.data[run_.steps[position - 1]] if position else None,
+            ),
             args.format,
             to_terminal=not args.output and sys.stdout.isatty(),
         )

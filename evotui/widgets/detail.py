@@ -7,6 +7,7 @@ import math
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -15,6 +16,7 @@ from textual.widgets import DataTable, Footer, Static
 from evotui.diff import counts, diff_output
 from evotui.index import HistoryRow, RunIndex
 from evotui.text import safe_block
+from evotui.tokens import HEAT_BLOCKS, TokenFigures, first_divergence, heat_levels
 from evotui.view import StepView
 from evotui.widgets.base import FollowsRun, RunState
 from evotui.widgets.header import RunHeader
@@ -35,7 +37,71 @@ class HistoryTable(DataTable, inherit_bindings=False):
     ]
 
 
-def detail_body(index: RunIndex, view: StepView, col: int) -> Group:
+# Token-loss heat, low to high: green, yellow, red (the block height says the same without colour).
+HEAT_STYLES = ("green", "green", "green3", "yellow", "yellow", "dark_orange", "red", "bold red")
+
+
+def divergence_text(expected: str, output: str) -> Text | None:
+    """``at character 3: expected "4…" got "5…"`` (None when the texts are equal)."""
+    at = first_divergence(expected, output)
+    if at is None:
+        return None
+    want = safe_block(expected[at : at + 12]) or "(end)"
+    got = safe_block(output[at : at + 12]) or "(end)"
+    return Text.assemble(
+        (f"at character {at}: ", ""),
+        ("expected ", "dim"),
+        (repr(want) if want != "(end)" else want, "green"),
+        (" got ", "dim"),
+        (repr(got) if got != "(end)" else got, "red"),
+    )
+
+
+def token_rows(figures: TokenFigures) -> list[tuple[str, Text]]:
+    """The per-token rows of the detail (only the fields the snapshot has)."""
+    rows: list[tuple[str, Text]] = []
+    if figures.token_losses:
+        strip = Text()
+        for level in heat_levels(figures.token_losses):
+            if level is None:
+                strip.append("·", "dim")
+            else:
+                strip.append(HEAT_BLOCKS[level], HEAT_STYLES[level])
+        worst = max((v for v in figures.token_losses if math.isfinite(v)), default=math.nan)
+        strip.append(f"  {len(figures.token_losses)} tokens", "dim")
+        if math.isfinite(worst):
+            strip.append(f", worst {worst:.2f} nats", "dim")
+        rows.append(("token loss", strip))
+        if figures.first_divergence is not None:
+            marker = " " * min(figures.first_divergence, len(figures.token_losses)) + "^"
+            rows.append(
+                ("", Text(marker + f" first wrong token: {figures.first_divergence}", "bold"))
+            )
+    elif figures.first_divergence is not None:
+        rows.append(("", Text(f"first wrong token: {figures.first_divergence}", "bold")))
+    if figures.gold_ranks:
+        shown = " ".join(str(r) for r in figures.gold_ranks[:32])
+        rows.append(("gold rank", Text(shown + (" …" if len(figures.gold_ranks) > 32 else ""))))
+    if figures.gold_probs:
+        shown = " ".join(
+            "—" if math.isnan(p) else f"{p:.2f}".lstrip("0") or "0" for p in figures.gold_probs[:32]
+        )
+        rows.append(("gold p", Text(shown)))
+    facts = []
+    if figures.margin is not None:
+        facts.append(f"margin {figures.margin:+.2f}")
+    if figures.min_gold_prob is not None:
+        facts.append(f"min gold p {figures.min_gold_prob:.3f}")
+    if figures.teacher_forced_accuracy is not None:
+        facts.append(f"teacher-forced accuracy {figures.teacher_forced_accuracy * 100:.0f}%")
+    if facts:
+        rows.append(("", Text(" · ".join(facts), "dim")))
+    return rows
+
+
+def detail_body(
+    index: RunIndex, view: StepView, col: int, figures: TokenFigures | None = None
+) -> Group:
     output = view.outputs[col] or ""
     expected = index.expected[col]
     pieces = diff_output(expected, output)
@@ -54,6 +120,12 @@ def detail_body(index: RunIndex, view: StepView, col: int) -> Group:
         grid.add_row("diff", Text("same text", style="green"))
     else:
         grid.add_row("diff", Text("identical to the expected output", style="green"))
+    diverges = divergence_text(expected, output) if view.outputs[col] is not None else None
+    if diverges is not None:
+        grid.add_row("diverges", diverges)
+    if figures is not None:
+        for label, body in token_rows(figures):
+            grid.add_row(label, body)
     return Group(example_summary(index, view, col), Text(""), grid)
 
 
@@ -71,6 +143,10 @@ class DetailScreen(FollowsRun):
         self.col = col
         # What the table shows (column, window, rows): it is rebuilt only when that changes.
         self._history_key: tuple[object, ...] | None = None
+        # The per-token figures of (column, step), read from the file by a worker.
+        self._tokens_key: tuple[int, int] | None = None
+        self._tokens: TokenFigures | None = None
+        self._last: tuple[RunIndex, StepView] | None = None
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="detail-header")
@@ -97,9 +173,37 @@ class DetailScreen(FollowsRun):
         self, index: RunIndex, view: StepView, col: int, dataset: str, follow: bool, progress: str
     ) -> None:
         self.col = col
+        self._last = (index, view)
+        key = (col, view.step)
+        if key != self._tokens_key:
+            self._tokens_key, self._tokens = key, None
+            data = index.loaded(view.step)
+            if data is not None:
+                self._read_tokens(data.path, index.example_ids[col], key)
         self.query_one(RunHeader).set_state(dataset, view, follow, progress)
-        self.query_one("#detail-body", Static).update(detail_body(index, view, col))
+        self._draw_body()
         self._fill_history(index, view, col)
+
+    def _draw_body(self) -> None:
+        if self._last is None:
+            return
+        index, view = self._last
+        body = detail_body(index, view, self.col, self._tokens)
+        self.query_one("#detail-body", Static).update(body)
+
+    @work(thread=True, exclusive=True, group="tokens")
+    def _read_tokens(self, path: str, example_id: int, key: tuple[int, int]) -> None:
+        """The per-token lists are not in the index: read this example's row off the UI thread."""
+        from evotui.tokens import read_token_figures
+
+        figures = read_token_figures(path, example_id)
+        self.app.call_from_thread(self._tokens_read, key, figures)
+
+    def _tokens_read(self, key: tuple[int, int], figures: TokenFigures | None) -> None:
+        if key != self._tokens_key or not self.is_attached:
+            return
+        self._tokens = figures
+        self._draw_body()
 
     def _fill_history(self, index: RunIndex, view: StepView, col: int) -> None:
         table = self.query_one(HistoryTable)

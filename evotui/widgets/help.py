@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from evotui.dynamics import REGRESSION_LOSS_MARGIN
 from evotui.widgets.render import STATUS_GLYPHS, STATUS_HELP, legend
 
 
@@ -24,9 +25,48 @@ def help_table(keys: Sequence[tuple[str, str]]) -> Table:
     table.add_row("", "")
     for status, (char, style) in STATUS_GLYPHS.items():
         table.add_row(Text(char, style=style), f"{status}: {STATUS_HELP[status]}")
-    table.add_row(Text("+0.25", style="bold red"), "loss rose more than the regression margin")
+    table.add_row(
+        Text("▲+0.25", style="bold red"),
+        f"loss rose: by more than {REGRESSION_LOSS_MARGIN} nats since the previous snapshot"
+        " (l lists them; may still be ✓)",
+    )
+    table.add_row(
+        Text("↓", style="bold red"), "flipped: right → wrong at the previous snapshot (r)"
+    )
     table.add_row(Text("diff"), legend())
+    table.add_row("", "")
+    table.add_row(Text("Columns", style="bold"), "")
+    for name, what in COLUMN_HELP:
+        table.add_row(Text(name, style="bold"), what)
+    table.add_row("", "")
+    table.add_row(Text("Timeline", style="bold"), "")
+    for name, what in CHART_HELP:
+        table.add_row(Text(name, style="bold"), what)
     return table
+
+
+COLUMN_HELP: tuple[tuple[str, str], ...] = (
+    ("id", "the example's id, after its status glyph"),
+    ("input", "the prompt"),
+    ("expected", "the gold answer; what the model left out is underlined"),
+    ("output", "the model's greedy answer; what it added is struck through"),
+    ("forgot…", "the sort key, when sorting by forgetting, learned-at or AUM"),
+    ("loss", "mean cross-entropy of the expected answer (nats) at this step"),
+    ("Δ", "loss change since the previous snapshot (green fell, red rose)"),
+    (
+        "history",
+        "loss over the snapshots up to this step, scaled over those after the step-0 baseline;"
+        " the first cell is the baseline (█ when above that range; its value: Home, or the"
+        " detail's history)",
+    ),
+    ("narrow", "Δ gives way first, then history, then expected; the output stays"),
+)
+CHART_HELP: tuple[tuple[str, str], ...] = (
+    ("▞ green", "accuracy (% exact match), left axis"),
+    ("⠒ amber", "average loss, right axis"),
+    ("│ blue", "the current step"),
+    ("x", "the training step; log for a log-spaced schedule (t: log / linear)"),
+)
 
 
 class HelpScreen(ModalScreen[None]):

@@ -28,6 +28,7 @@ class Timeline(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.plot: TimelinePlot | None = None
+        self.x_log: bool | None = None  # None: log x for a log-spaced schedule (the `t` key flips)
         self._known: int | None = None
         self._data: tuple[list[int], np.ndarray, np.ndarray, int | None] = (
             [],
@@ -61,6 +62,17 @@ class Timeline(Widget):
             )
         return Text("accuracy and average loss over steps appear here", style="italic")
 
+    def toggle_log_x(self) -> bool:
+        """Flip the x axis between log and linear in the step; gives the new one (True: log)."""
+        from evotui.axis import is_log_schedule
+
+        now = is_log_schedule(self._data[0]) if self.x_log is None else self.x_log
+        self.x_log = not now
+        if self.plot is not None:
+            self.plot.x_log = self.x_log
+            self.plot.refresh()
+        return self.x_log
+
     def set_data(
         self,
         steps: list[int],
@@ -76,6 +88,7 @@ class Timeline(Widget):
             from evotui.widgets.timeline_plot import TimelinePlot
 
             self.plot = TimelinePlot()
+            self.plot.x_log = self.x_log
             self.query_one(Static).remove()
             self.mount(self.plot)
         if self.plot is not None and len(steps) < 2:

@@ -117,7 +117,8 @@ def test_1_detail_and_lists_in_the_viewer_show_escapes(tmp_path: Path) -> None:
     async def go() -> list[str]:
         app = EvotuiApp(run)
         shots = []
-        async with app.run_test(size=(100, 30)) as pilot:
+        # 40 rows: the preview with the full texts (list cells cut them) shows from 32 rows up.
+        async with app.run_test(size=(100, 40)) as pilot:
             for _ in range(200):
                 if app.view is not None:
                     break

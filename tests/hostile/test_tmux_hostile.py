@@ -44,11 +44,15 @@ def test_hostile_text_cannot_take_over_the_terminal(tmp_path: Path) -> None:
         _tmux(socket, "select-pane", "-t", "t", "-T", "before")
         assert _tmux(socket, "display", "-p", "-t", "t", "#{pane_title}").strip() == "before"
         _tmux(socket, "respawn-pane", "-k", "-t", "t", f"{sys.executable} -m evotui watch {run}")
-        screen = _wait(socket, lambda s: "step 20 (3/3)" in s)
+        # The header can paint before the rows on a loaded machine: wait for both (a raw escape
+        # would never show as text, so this still fails, by timing out, if it is not escaped).
+        screen = _wait(socket, lambda s: "step 20 (3/3)" in s and "\\x1b[2J" in s)
         assert "\\x1b[2J" in screen  # shown as an escape, in the list
         assert "hostile" in screen.splitlines()[0]  # the header survived the row text
         _tmux(socket, "send-keys", "-t", "t", "Enter")  # the detail: multi-line text
-        screen = _wait(socket, lambda s: "expected" in s and "history" in s)
+        # The list's header has "expected" and "history" columns too: wait for the detail's own
+        # title and its body (drawn a moment after the title; a raw escape never shows as text).
+        screen = _wait(socket, lambda s: "one row per snapshot" in s and "\\x1b]0;PWNED\\x07" in s)
         assert "\\x1b]0;PWNED\\x07" in screen and "\\u202e" in screen
         assert "hostile" in screen.splitlines()[0]
         time.sleep(0.5)  # give a stray sequence time to land
