@@ -29,18 +29,7 @@ from dist_loops import FAIL_AT_FORWARD, FAIL_STEP, SCHEDULE, STEPS, examples  # 
 
 from tracker.callback import EvolutionCallback  # noqa: E402
 from tracker.tiny import build_tiny_model, build_tokenizer  # noqa: E402
-from tracker.train import tokenize_examples  # noqa: E402
-
-
-class Rows(torch.utils.data.Dataset):
-    def __init__(self, rows: list[dict[str, list[int]]]) -> None:
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: int) -> dict[str, list[int]]:
-        return self.rows[index]
+from tracker.train import _ExampleDataset, tokenize_examples  # noqa: E402
 
 
 def collate(rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
@@ -165,7 +154,7 @@ def run(kind: str, label: str, out: Path, rank: int, fail_rank: int | None) -> d
         trainer = Trainer(
             model=model,
             args=args,
-            train_dataset=Rows(rows),
+            train_dataset=_ExampleDataset(rows),
             data_collator=collate,
             processing_class=tokenizer,
             callbacks=callbacks,

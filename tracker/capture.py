@@ -52,7 +52,7 @@ from tracker.distributed import (
     resolve,
 )
 from tracker.leftovers import clean_stale_temps
-from tracker.onepass import AnswerScores, cache_keyword, score_and_decode
+from tracker.onepass import AnswerScores, all_done, cache_keyword, score_and_decode
 
 DEFAULT_MAX_EXAMPLES = 100
 DEFAULT_BATCH_SIZE = 128  # 100 tracked examples fit one batch: one forward + one generate
@@ -801,7 +801,7 @@ def greedy_decode(
         produced.append(token)
         if stops:
             done |= torch.isin(token, stop_tensor)
-        if step == max_new_tokens - 1 or (finished or _all_done)(done):
+        if step == max_new_tokens - 1 or (finished or all_done)(done):
             break
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         last = last + 1
@@ -819,10 +819,6 @@ def greedy_decode(
 
 
 # --- small helpers ----------------------------------------------------------------------------
-
-
-def _all_done(done: torch.Tensor) -> bool:
-    return bool(done.all())
 
 
 def similarity(output: str, expected: str) -> float:

@@ -89,7 +89,8 @@ def _left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor,
     return ids, mask
 
 
-def _all_done(done: torch.Tensor) -> bool:
+def all_done(done: torch.Tensor) -> bool:
+    """The default end of decoding: every row is done (sharded models ask every rank instead)."""
     return bool(done.all())
 
 
@@ -205,7 +206,7 @@ def score_and_decode(
             outputs.append(prefix)
             resume.append(d)
     done = torch.tensor([d is None for d in resume], dtype=torch.bool, device=device)
-    if (finished or _all_done)(done):
+    if (finished or all_done)(done):
         return scores, outputs
 
     # Continue every unfinished row from its divergence: the cache holds the whole gold answer,
@@ -223,7 +224,7 @@ def score_and_decode(
             mask[r, width - len(answer) + d :] = 0
         last[r] = len(prompt) + d  # the position of the model's own token at the divergence
         token[r] = outputs[r][-1]
-    while not (finished or _all_done)(done):
+    while not (finished or all_done)(done):
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         out = model(
             input_ids=token[:, None],
