@@ -16,6 +16,13 @@ For each model, in one process, interleaved, best (and median) of --repeats runs
               (``pip install trl``; add its folder with --trl-path if installed with --target)
 
 Goals (issue 2): loop/evotui >= 5x, evotui/floor <= 1.2x, trl/evotui >= 1x.
+
+Then, per model, the one-pass rows of issue 13 (``bench_onepass.py``; ``--no-phases`` skips them):
+early (gold answers the model does not produce) and late (the model's own greedy outputs as gold
+answers), each timing ``evotui`` (the one pass), ``two-pass``, ``generate`` (one plain batched
+``model.generate`` on the same prompts, what TRL's callback runs) and ``fwd+gen`` (one batched
+forward + one batched generate). Goals: evotui / generate <= 1.0x early and <= 0.6x late;
+evotui / (fwd+gen) <= 0.8x; outputs equal to generate's example for example.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tracker.capture import CaptureEngine, select_tracked  # noqa: E402
 from tracker.data import TrainingExample  # noqa: E402
@@ -172,7 +180,13 @@ def timed(fn: Callable[[], Any]) -> float:
 
 
 def bench_model(
-    name: str, count: int, repeats: int, loop_repeats: int, loop_sample: int, use_trl: bool
+    name: str,
+    count: int,
+    repeats: int,
+    loop_repeats: int,
+    loop_sample: int,
+    use_trl: bool,
+    phases: bool = True,
 ) -> None:
     tokenizer = build_tokenizer() if name == "tiny" else build_bench_tokenizer()
     model = build_model(name, tokenizer)
@@ -255,6 +269,13 @@ def bench_model(
         )
     elif skipped or use_trl:
         print(f"  {skipped or 'trl skipped'}")
+    if phases:
+        from bench_onepass import phase_lines
+
+        print("  one pass (issue 13), 100 examples, 12 new tokens, best of --repeats:")
+        with torch.no_grad():
+            for line in phase_lines(name, model.eval(), tokenizer, repeats):
+                print(f"  {line}", flush=True)
 
 
 def main() -> None:
@@ -271,6 +292,7 @@ def main() -> None:
         "(0: all; default 0 for tiny, 20 for gpt2-small)",
     )
     parser.add_argument("--no-trl", action="store_true")
+    parser.add_argument("--no-phases", action="store_true", help="skip the early/late rows")
     parser.add_argument("--trl-path", default=None, help="a folder holding trl (pip --target)")
     args = parser.parse_args()
     if args.trl_path:
@@ -280,7 +302,15 @@ def main() -> None:
     hf_logging.set_verbosity_error()
     for name in (part.strip() for part in args.models.split(",")):
         sample = args.loop_sample or (20 if name != "tiny" else 0)
-        bench_model(name, args.examples, args.repeats, args.loop_repeats, sample, not args.no_trl)
+        bench_model(
+            name,
+            args.examples,
+            args.repeats,
+            args.loop_repeats,
+            sample,
+            not args.no_trl,
+            not args.no_phases,
+        )
 
 
 if __name__ == "__main__":

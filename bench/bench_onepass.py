@@ -73,21 +73,29 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     tokenizer = build_bench_tokenizer()
+    for name in args.models.split(","):
+        model = build_model(name, tokenizer).eval()
+        for line in phase_lines(name, model, tokenizer, args.repeats):
+            print(line, flush=True)
+
+
+def phase_lines(name: str, model: Any, tokenizer: Any, repeats: int) -> list[str]:
+    """The early and late rows of one model (also printed by bench_capture.py)."""
     pad = tokenizer.pad_token_id
     rng = random.Random(0)
     questions = [f"What is {rng.randint(0, 999)}+{rng.randint(0, 999)}?\n" for _ in range(COUNT)]
     prompts = [tokenizer(q, add_special_tokens=False)["input_ids"] for q in questions]
-    budget = BUDGET
-    for name in args.models.split(","):
-        model = build_model(name, tokenizer).eval()
-        reference = _generate(model, prompts, budget, pad)
+    with torch.no_grad():
+        reference = _generate(model, prompts, BUDGET, pad)
         drafts = {
             "early": [[rng.randrange(3, 259) for _ in range(6)] for _ in prompts],
             "late": [list(ref) for ref in reference],  # the model's own answers: all right
         }
-        for phase, answers in drafts.items():
-            line = measure(model, tokenizer, questions, prompts, answers, reference, args.repeats)
-            print(f"{name:10s} {phase:5s} {line}", flush=True)
+        return [
+            f"{name:10s} {phase:5s} "
+            + measure(model, tokenizer, questions, prompts, answers, reference, repeats)
+            for phase, answers in drafts.items()
+        ]
 
 
 def measure(

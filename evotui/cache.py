@@ -22,9 +22,11 @@ import msgspec
 import numpy as np
 
 from evotui.index import OK, Notice, RunIndex, StepData
-from evotui.snapshot import MEASURES, write_bytes_atomic
+from evotui.snapshot import MEASURES, nan_column, write_bytes_atomic
 
-CACHE_VERSION = 2  # 2: the per-example measures (margin, ...)
+CACHE_VERSION = (
+    3  # 2: the per-example measures (margin, ...); 3: int32 codes, NaN measures left out
+)
 _SUFFIX = ".evoidx"
 
 
@@ -36,13 +38,15 @@ class _Step(msgspec.Struct, array_like=True):
     step: int
     dataset: str
     snapshot_id: str
-    order: bytes  # int64
+    order: bytes  # int32
     loss: bytes  # float64 per column
     similarity: bytes  # float64 per column
     correct: bytes  # bool per column
     present: bytes  # bool per column
-    measures: dict[str, bytes]  # snapshot.MEASURES, float64 per column
-    outputs: bytes  # int64 index into strings per column, -1 = absent
+    # snapshot.MEASURES, float64 per column; a measure that is NaN throughout (a file older than
+    # it) is left out: most of a run's cache otherwise, and writing it is most of a cold summary.
+    measures: dict[str, bytes]
+    outputs: bytes  # int32 index into strings per column, -1 = absent
     inputs: list[int] | None  # string index per example in file order, when not the column's
     expected: list[int] | None
     accuracy: float
@@ -158,12 +162,12 @@ def _restore(index: RunIndex, cache: _Cache) -> int:
 def _step_data(
     entry: _Step, path: str, table: np.ndarray, strings: list[str], n_cols: int
 ) -> StepData:
-    order = np.frombuffer(entry.order, dtype=np.int64)
+    order = np.frombuffer(entry.order, dtype=np.int32).astype(np.int64)
     loss = np.frombuffer(entry.loss, dtype=np.float64)
     k = len(loss)
     if k > n_cols or (len(order) and (int(order.max()) >= k or int(order.min()) < 0)):
         raise ValueError("columns out of range")
-    codes = np.frombuffer(entry.outputs, dtype=np.int64)
+    codes = np.frombuffer(entry.outputs, dtype=np.int32)
     if len(codes) and (int(codes.max()) >= len(strings) or int(codes.min()) < -1):
         raise ValueError("outputs out of range")
     data = StepData(
@@ -176,7 +180,12 @@ def _step_data(
         correct=np.frombuffer(entry.correct, dtype=bool),
         similarity=np.frombuffer(entry.similarity, dtype=np.float64),
         present=np.frombuffer(entry.present, dtype=bool),
-        measures={name: np.frombuffer(entry.measures[name], dtype=np.float64) for name in MEASURES},
+        measures={
+            name: np.frombuffer(entry.measures[name], dtype=np.float64)
+            if name in entry.measures
+            else nan_column(k)
+            for name in MEASURES
+        },
         outputs=table[codes],
         inputs=None if entry.inputs is None else [strings[i] for i in entry.inputs],
         expected=None if entry.expected is None else [strings[i] for i in entry.expected],
@@ -214,7 +223,7 @@ def save_cache(index: RunIndex) -> bool:
             state = index.files.get(key) if key is not None else None
             if state is None or state.stamp is None or state.status != OK:
                 continue
-            outputs = np.fromiter(map(sid, data.outputs), dtype=np.int64, count=len(data.outputs))
+            outputs = np.fromiter(map(sid, data.outputs), dtype=np.int32, count=len(data.outputs))
             warning = index.warnings.get(state.path)
             steps.append(
                 _Step(
@@ -225,7 +234,7 @@ def save_cache(index: RunIndex) -> bool:
                     step=step,
                     dataset=data.dataset,
                     snapshot_id=data.snapshot_id,
-                    order=np.ascontiguousarray(data.order, dtype=np.int64).tobytes(),
+                    order=np.ascontiguousarray(data.order, dtype=np.int32).tobytes(),
                     loss=np.ascontiguousarray(data.loss, dtype=np.float64).tobytes(),
                     similarity=np.ascontiguousarray(data.similarity, dtype=np.float64).tobytes(),
                     correct=np.ascontiguousarray(data.correct, dtype=bool).tobytes(),
@@ -233,6 +242,7 @@ def save_cache(index: RunIndex) -> bool:
                     measures={
                         name: np.ascontiguousarray(values, dtype=np.float64).tobytes()
                         for name, values in data.measures.items()
+                        if not np.isnan(values).all()
                     },
                     outputs=outputs.tobytes(),
                     inputs=None if data.inputs is None else list(map(sid, data.inputs)),

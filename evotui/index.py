@@ -35,8 +35,10 @@ from evotui.errors import EvotuiError
 from evotui.snapshot import (
     SnapshotColumns,
     SnapshotError,
+    nan_column,
     read_columns,
     step_from_filename,
+    true_column,
 )
 
 PENDING, OK, BAD, DUPLICATE = "pending", "ok", "bad", "duplicate"
@@ -448,7 +450,7 @@ class RunIndex:
             # The usual case: every column, in column order; the file's columns are the row.
             outputs: list[str | None] = outs  # type: ignore[assignment]
             loss, sim, correct = cols.loss, cols.similarity, cols.exact_match
-            present = np.ones(n, dtype=bool)
+            present = true_column(n)
             measures = cols.measures
         else:
             outputs = [None] * n
@@ -464,8 +466,11 @@ class RunIndex:
             present[order] = True
             measures = {}
             for name, values in cols.measures.items():
-                measures[name] = np.full(n, np.nan)
-                measures[name][order] = values
+                if np.isnan(values).all():
+                    measures[name] = nan_column(n)
+                else:
+                    measures[name] = np.full(n, np.nan)
+                    measures[name][order] = values
         return StepData(
             step=cols.training_step,
             path=cols.path,

@@ -27,6 +27,7 @@ How a reader understands a file (the same for every reader: viewer, ``load_run``
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -503,27 +504,54 @@ def decode_snapshot(
         ids = [e.example_id for e in examples]
     dataset = raw.dataset or Path(path).parent.name
     step = raw.training_step
-    n = len(examples)
     return SnapshotColumns(
         path=str(path),
         dataset=dataset,
         training_step=step,
         snapshot_id=raw.snapshot_id or snapshot_id(dataset, step),
         example_ids=ids,
+        # One comprehension per field: with the attribute named in the code, Python's
+        # specialised attribute reads make this faster than any generic transposition.
         inputs=[e.input for e in examples],
         expected=[e.expected_output for e in examples],
         outputs=[e.model_output for e in examples],
-        # None -> NaN: numpy's float conversion does it in C.
-        loss=np.array([e.loss for e in examples], dtype=np.float64).reshape(n),
-        similarity=np.array([e.similarity for e in examples], dtype=np.float64).reshape(n),
-        exact_match=np.array([e.exact_match for e in examples], dtype=bool).reshape(n),
+        loss=_floats([e.loss for e in examples]),
+        similarity=_floats([e.similarity for e in examples]),
+        exact_match=np.array([e.exact_match for e in examples], dtype=bool).reshape(len(ids)),
         duplicate_ids=sorted(set(duplicates)),
         summary=raw.summary,
         measures={
-            name: np.array([getattr(e, name) for e in examples], dtype=np.float64).reshape(n)
-            for name in MEASURES
+            "teacher_forced_accuracy": _floats([e.teacher_forced_accuracy for e in examples]),
+            "min_gold_prob": _floats([e.min_gold_prob for e in examples]),
+            "margin": _floats([e.margin for e in examples]),
+            "first_divergence": _floats([e.first_divergence for e in examples]),
         },
     )
+
+
+def _floats(values: list[float | None] | list[int | None]) -> np.ndarray:
+    """float64 with NaN for None. A column that is all None (a file older than the field) is
+    common and is numpy's slowest case (an object array first), so it is not built at all."""
+    if values.count(None) == len(values):
+        return nan_column(len(values))
+    return np.array(values, dtype=np.float64).reshape(len(values))
+
+
+@functools.lru_cache(maxsize=64)
+def nan_column(length: int) -> np.ndarray:
+    """A read-only all-NaN float64 column, shared: a run's files older than a measure would
+    otherwise hold a million NaNs per measure (8 MB each)."""
+    column = np.full(length, np.nan)
+    column.flags.writeable = False
+    return column
+
+
+@functools.lru_cache(maxsize=64)
+def true_column(length: int) -> np.ndarray:
+    """A read-only all-True bool column, shared (most snapshots hold every tracked example)."""
+    column = np.ones(length, dtype=bool)
+    column.flags.writeable = False
+    return column
 
 
 def snapshot_files(folder: str | os.PathLike[str]) -> list[tuple[int, Path]]:

@@ -171,3 +171,38 @@ def test_a_cache_written_by_the_viewer_gives_load_run_the_same_answers(
     assert warm.example_ids == [0, 1, 2]
     assert summary_dict(warm) == cold_summary
     np.testing.assert_array_equal(warm.loss_matrix(), cold.loss_matrix())
+
+
+def test_measures_round_trip_through_the_cache(tmp_path: Path) -> None:
+    """A measure present in some files and absent from others (older files, or a null) comes
+    back from the cache exactly as the files give it (the cache leaves all-NaN measures out)."""
+    folder = tmp_path / "measured"
+    for step in (0, 10, 20):
+        rows = []
+        for i in range(3):
+            row = {
+                "example_id": i,
+                "input": f"q{i}",
+                "expected_output": "4",
+                "model_output": "4" if step == 20 else "5",
+                "loss": 0.5 / (step + 1) + i,
+                "similarity": 0.5,
+                "exact_match": step == 20,
+            }
+            if step > 0:  # step 0 predates the measures
+                row["margin"] = -1.5 + step / 10 + i
+                row["teacher_forced_accuracy"] = None if i == 1 else 0.5
+                row["first_divergence"] = None if step == 20 else i
+            rows.append(row)
+        write_json_atomic(folder / snapshot_filename(step), build_snapshot("measured", step, rows))
+    reads, cold, cold_export, _ = _answers(folder)
+    assert reads == 3
+    reads, warm, warm_export, _ = _answers(folder)
+    assert reads == 0
+    assert warm_export == cold_export
+    assert repr(warm) == repr(cold)  # repr: NaN == NaN there
+    index = load_run(folder).index
+    assert np.isnan(index.data[0].measures["margin"]).all()
+    assert index.data[10].measures["margin"].tolist() == [-0.5, 0.5, 1.5]
+    assert np.isnan(index.data[20].measures["min_gold_prob"]).all()
+    assert index.data[10].measures["first_divergence"].tolist() == [0.0, 1.0, 2.0]

@@ -159,27 +159,34 @@ def score_and_decode(
         best_other = torch.where(top.indices[:, 0] == gold, top.values[:, 1], top.values[:, 0])
         greedy = picked.argmax(-1)  # argmax, as greedy decoding breaks ties
         margin = gold_logit - best_other
-        per_row: list[list[tuple[float, int, float, int]]] = [[] for _ in range(count)]
+        prob = torch.exp(-nll.double())
+        per_row: list[list[tuple[float, int, float, int, float]]] = [[] for _ in range(count)]
         for owner, values in zip(
             rows_idx,
-            zip(nll.tolist(), rank.tolist(), margin.tolist(), greedy.tolist(), strict=True),
+            zip(
+                nll.tolist(),
+                rank.tolist(),
+                margin.tolist(),
+                greedy.tolist(),
+                prob.tolist(),
+                strict=True,
+            ),
             strict=True,
         ):
             per_row[owner].append(values)
         for r in range(count):
-            greedy_at[r] = [g for *_, g in per_row[r]]
+            greedy_at[r] = [v[3] for v in per_row[r]]
     else:
         per_row = [[] for _ in range(count)]
     # The token after each full answer, predicted from the answer's last column.
     after = logits[:, -1].argmax(-1).tolist()
     for r, answer in enumerate(answers):
         values = per_row[r]
-        losses = [v[0] for v in values]
         divergence = next((j for j, g in enumerate(greedy_at[r]) if g != answer[j]), None)
         scores.append(
             AnswerScores(
-                token_losses=losses,
-                gold_probs=torch.exp(-torch.tensor(losses, dtype=torch.float64)).tolist(),
+                token_losses=[v[0] for v in values],
+                gold_probs=[v[4] for v in values],
                 gold_ranks=[v[1] for v in values],
                 margins=[v[2] for v in values],
                 first_divergence=divergence,
@@ -239,8 +246,9 @@ def score_and_decode(
         # tokens: every row gains a token per step until done, so this ends within
         # max_new_tokens steps on every rank.
         token = torch.where(done, pad_id, out.logits[:, -1].argmax(-1))
+        chosen = token.tolist()  # one copy to Python per step, not one per row
         for r in (~done).nonzero().flatten().tolist():
-            outputs[r].append(int(token[r]))
-            if int(token[r]) in eos_set or len(outputs[r]) >= budgets[r]:
+            outputs[r].append(chosen[r])
+            if chosen[r] in eos_set or len(outputs[r]) >= budgets[r]:
                 done[r] = True
     return scores, outputs
