@@ -33,8 +33,10 @@ class FakeTrain:
         self.calls.append(config)
         if self.on_call is not None:
             self.on_call(config)
-        folder = Path(config.snapshots_dir) / config.dataset_name
-        write_json_atomic(folder / snapshot_filename(0), build_snapshot(config.dataset_name, 0, []))
+        folder = Path(config.tracking.snapshots_dir) / config.tracking.dataset
+        write_json_atomic(
+            folder / snapshot_filename(0), build_snapshot(config.tracking.dataset, 0, [])
+        )
         if self.fail_with is not None:
             raise self.fail_with
         out = Path(config.output_dir)
@@ -42,7 +44,7 @@ class FakeTrain:
         (out / "model.safetensors").write_bytes(f"weights {len(self.calls)}".encode())
         (out / "config.json").write_text("{}")
         return tracker.train.TrainResult(
-            dataset=config.dataset_name,
+            dataset=config.tracking.dataset,
             steps=config.steps,
             snapshot_dir=folder,
             final_accuracy=0.75,

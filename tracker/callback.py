@@ -19,15 +19,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from evotui.snapshot import SNAPSHOT_GLOB
-from tracker.capture import DEFAULT_BATCH_SIZE, DEFAULT_MAX_EXAMPLES, LogFn, console, stop_ids
+from tracker.capture import stop_ids
+from tracker.config import TrackingConfig, TrackingOverrides, tracking_config
 from tracker.data import DataError, TrainingExample, load_examples
-from tracker.loop import DEFAULT_SNAPSHOTS_DIR, SnapshotTracker
-from tracker.schedule import Schedule
+from tracker.loop import SnapshotTracker
 from tracker.trainer_data import (
     is_trl_config,
     tracked_from_file,
@@ -51,30 +51,21 @@ def rerun_warning(folder: Path) -> str | None:
 
 
 class EvolutionCallback(TrainerCallback):
+    """Snapshots inside a ``Trainer``. The settings are a :class:`~tracker.config.TrackingConfig`:
+    ``config=``, or the same names as keywords (``schedule="every:50"``) folded into it; a bad
+    value is refused here, before training, in one line."""
+
     def __init__(
         self,
         data: str | os.PathLike[str] | Sequence[TrainingExample] | None = None,
         *,
         tokenizer: Any = None,
-        dataset: str | None = None,
-        snapshots_dir: str | os.PathLike[str] = DEFAULT_SNAPSHOTS_DIR,
-        schedule: str | Schedule | Sequence[int] | None = "default",
-        max_examples: int | None = DEFAULT_MAX_EXAMPLES,
-        seed: int = 0,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        log: LogFn = console,
+        config: TrackingConfig | None = None,
+        **overrides: Unpack[TrackingOverrides],
     ) -> None:
         self.data = data
         self.tokenizer = tokenizer
-        self.options: dict[str, Any] = {
-            "dataset": dataset,
-            "snapshots_dir": snapshots_dir,
-            "schedule": schedule,
-            "max_examples": max_examples,
-            "seed": seed,
-            "batch_size": batch_size,
-            "log": log,
-        }
+        self.config = tracking_config(config, where="EvolutionCallback", **overrides)
         self.tracker: SnapshotTracker | None = None
         self.setup_error: str | None = None
 
@@ -85,7 +76,7 @@ class EvolutionCallback(TrainerCallback):
         tokenizer = self.tokenizer or kwargs.get("processing_class") or kwargs.get("tokenizer")
         if model is None or tokenizer is None:
             self.setup_error = "the Trainer gave no model or tokenizer; snapshots are off"
-            self.options["log"](f"⚠ evotui: {self.setup_error}")
+            self.config.log(f"⚠ evotui: {self.setup_error}")
             return
         try:
             self.tracker = self._tracker(args, state, model, tokenizer, kwargs)
@@ -93,12 +84,12 @@ class EvolutionCallback(TrainerCallback):
             raise  # a bad data file: refuse before the first update, naming file and line
         except Exception as exc:  # anything else must not stop the training run
             self.setup_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            self.options["log"](f"⚠ evotui: snapshots are off: {self.setup_error}")
+            self.config.log(f"⚠ evotui: snapshots are off: {self.setup_error}")
             return
         if state.global_step == 0:
             warning = rerun_warning(self.tracker.folder) if state.is_world_process_zero else None
             if warning:
-                self.options["log"](warning)
+                self.config.log(warning)
             self.tracker.capture(0, model)
         else:
             # Resumed: the steps up to here were captured by the earlier run.
@@ -124,12 +115,12 @@ class EvolutionCallback(TrainerCallback):
         tokenizer: Any,
         kwargs: dict[str, Any],
     ) -> SnapshotTracker:
-        options = dict(self.options)
-        log: LogFn = options["log"]
+        config = self.config
         examples: list[TrainingExample] | None = None
         if isinstance(self.data, (str, os.PathLike)):
             examples = load_examples(self.data, tokenizer)  # DataError: refused, file and line
-            options["dataset"] = options["dataset"] or Path(self.data).stem
+            if config.dataset is None:
+                config = tracking_config(config, dataset=Path(self.data).stem)
         elif self.data is not None:
             examples = list(self.data)
         # The trainer's own processed rows: the very ids the model is trained on.
@@ -150,30 +141,31 @@ class EvolutionCallback(TrainerCallback):
                 examples,
                 stops=stop_ids(model, tokenizer),
                 trl=trl,
-                max_examples=options["max_examples"],
-                seed=options["seed"],
-                log=log,
+                max_examples=config.max_examples,
+                seed=config.seed,
+                log=config.log,
             )
         elif examples is not None:
             tracked = tracked_from_file(
                 tokenizer,
                 examples,
                 trl=trl,
-                max_examples=options["max_examples"],
-                seed=options["seed"],
+                max_examples=config.max_examples,
+                seed=config.seed,
             )
         else:
             raise ValueError(
                 "the trainer's dataset cannot be read by index (an IterableDataset?); "
                 "pass the data file: EvolutionCallback('train.jsonl')"
             )
-        options["dataset"] = options["dataset"] or DEFAULT_DATASET_NAME
+        if config.dataset is None:
+            config = tracking_config(config, dataset=DEFAULT_DATASET_NAME)
         return SnapshotTracker(
             model,
             tokenizer,
             None,
+            config=config,
             tracked=tracked,
             final_step=state.max_steps or None,
             is_main=state.is_world_process_zero,
-            **options,
         )

@@ -21,7 +21,6 @@ import hashlib
 import math
 import os
 import random
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from evotui.snapshot import (
     snapshot_id,
     write_json_atomic,
 )
-from evotui.text import safe_message
+from tracker.config import DEFAULT_BATCH_SIZE, DEFAULT_MAX_EXAMPLES, LogFn, console
 from tracker.data import TrainingExample
 from tracker.distributed import (
     Lockstep,
@@ -54,23 +53,8 @@ from tracker.distributed import (
 from tracker.leftovers import clean_stale_temps
 from tracker.onepass import AnswerScores, all_done, cache_keyword, score_and_decode
 
-DEFAULT_MAX_EXAMPLES = 100
-DEFAULT_BATCH_SIZE = 128  # 100 tracked examples fit one batch: one forward + one generate
 GENERATION_MARGIN = 8  # extra tokens past the longest expected answer, to see run-on output
 TOKEN_LOSSES_UP_TO = 32  # per-token losses are stored for answers this short (keeps files small)
-
-LogFn = Callable[[str], None]
-
-
-def console(line: str) -> None:
-    """Print above a running tqdm bar when there is one (the Trainer's), else plainly."""
-    try:
-        from tqdm.auto import tqdm
-
-        tqdm.write(safe_message(line), file=sys.stdout)
-    except Exception:
-        print(safe_message(line), flush=True)
-    sys.stdout.flush()
 
 
 @dataclass(frozen=True, slots=True)

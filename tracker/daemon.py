@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -48,6 +48,7 @@ from evotui.names import file_name_part, folder_name_problem
 from evotui.snapshot import fsync_dir, write_bytes_atomic, write_json_atomic
 from evotui.text import safe_message
 from evotui.versions import Version, VersionStore, sha256_file, utc_now
+from tracker.config import TrackingConfig, tracking_config
 
 try:
     import fcntl
@@ -73,9 +74,8 @@ class DaemonOptions:
     once: bool = False
     steps: int | None = None  # None: the tracker's default
     model: str | None = None  # None: the embedded tiny model
-    seed: int = 0
-    max_examples: int | None = None
-    schedule: str | None = None
+    # what every training tracks; its snapshots_dir and dataset are set per file (B/data/...)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     poll: bool = False
     settle_s: float = 0.5  # a file must keep its size and mtime this long before it is claimed
     max_attempts: int = 3  # interrupted trainings of one file before it is failed
@@ -489,7 +489,7 @@ class Daemon:
             "data_sha256": job["data_sha256"],  # of the bytes trained on, taken at claim time
             "examples": len(examples),
             "steps": getattr(result, "steps", self.options.steps),
-            "seed": self.options.seed,
+            "seed": self.options.tracking.seed,
             "final_accuracy": getattr(result, "final_accuracy", None),
             "final_avg_loss": getattr(result, "final_avg_loss", None),
             "final_missing": getattr(result, "final_missing", None),
@@ -552,20 +552,15 @@ class Daemon:
         from tracker.train import TrainConfig, train
 
         settings: dict[str, Any] = {
-            "data_path": path,
             "model": start_from,
-            "seed": self.options.seed,
-            "snapshots_dir": self.snapshots_root,
             "output_dir": staging / "model",
             "track": True,
-            "dataset_name": dataset,
+            "tracking": tracking_config(
+                self.options.tracking, snapshots_dir=self.snapshots_root, dataset=dataset
+            ),
         }
         if self.options.steps is not None:
             settings["steps"] = self.options.steps
-        if self.options.max_examples is not None:
-            settings["max_examples"] = self.options.max_examples
-        if self.options.schedule is not None:
-            settings["schedule"] = self.options.schedule
         if start_from is not None and lineage_is_tiny:
             # a version of the embedded model is still a tiny model learning from scratch: it
             # needs the tiny learning rate, not the gentle one meant for pretrained checkpoints
@@ -580,7 +575,7 @@ class Daemon:
             hf_logging.disable_progress_bar()  # "Loading weights" / "Writing shards" bars too
         self.training = True
         try:
-            return train(TrainConfig(**settings))
+            return train(TrainConfig(path, **settings))
         finally:
             self.training = False
             if bars:

@@ -13,23 +13,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
-from evotui.layout import SNAPSHOTS_DIR
-from tracker.capture import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_MAX_EXAMPLES,
-    CaptureEngine,
-    CaptureResult,
-    LogFn,
-    TrackedExample,
-    console,
-    select_tracked,
-)
+from tracker.capture import CaptureEngine, CaptureResult, TrackedExample, select_tracked
+from tracker.config import TrackingConfig, TrackingOverrides, tracking_config
 from tracker.data import TrainingExample, load_examples
-from tracker.schedule import Schedule, parse_schedule
-
-DEFAULT_SNAPSHOTS_DIR = SNAPSHOTS_DIR
+from tracker.schedule import parse_schedule
 
 
 def model_max_length(model: Any) -> int | None:
@@ -45,9 +34,12 @@ def model_max_length(model: Any) -> int | None:
 class SnapshotTracker:
     """Captures snapshots of a fixed set of tracked examples on a schedule.
 
-    ``data`` is a JSONL path or already loaded examples. ``dataset`` defaults to the file's stem.
-    ``tracked`` (instead of ``data``) is the tracked examples already chosen and tokenised, as
-    ``EvolutionCallback`` does from the trainer's own dataset.
+    ``data`` is a JSONL path or already loaded examples. The settings (``dataset``,
+    ``snapshots_dir``, ``schedule``, ``max_examples``, ``seed``, ``batch_size``,
+    ``max_new_tokens``, ``log``) are a :class:`~tracker.config.TrackingConfig`: pass
+    ``config=`` or the same names as keywords (folded into ``config``); ``dataset`` defaults to
+    the file's stem. ``tracked`` (instead of ``data``) is the tracked examples already chosen and
+    tokenised, as ``EvolutionCallback`` does from the trainer's own dataset.
     ``is_main`` gates writing outside torch.distributed (inside it, rank 0 writes).
     """
 
@@ -57,44 +49,43 @@ class SnapshotTracker:
         tokenizer: Any,
         data: str | os.PathLike[str] | Sequence[TrainingExample] | None,
         *,
+        config: TrackingConfig | None = None,
         tracked: Sequence[TrackedExample] | None = None,
-        dataset: str | None = None,
-        snapshots_dir: str | os.PathLike[str] = DEFAULT_SNAPSHOTS_DIR,
-        schedule: str | Schedule | Sequence[int] | None = "default",
-        max_examples: int | None = DEFAULT_MAX_EXAMPLES,
-        seed: int = 0,
         final_step: int | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        max_new_tokens: int | None = None,
         is_main: bool = True,
-        log: LogFn = console,
+        **overrides: Unpack[TrackingOverrides],
     ) -> None:
+        config = tracking_config(config, where="SnapshotTracker", **overrides)
         examples: list[TrainingExample] = []
         if isinstance(data, (str, os.PathLike)):
             examples = load_examples(data, tokenizer)
-            dataset = dataset or Path(data).stem
+            if config.dataset is None:
+                config = tracking_config(config, dataset=Path(data).stem)
         elif data is not None:
             examples = list(data)
         elif tracked is None:
             raise ValueError("give the data (a file or examples) or the tracked examples")
-        if not dataset:
+        if not config.dataset:
             raise ValueError("dataset name is required when examples are passed directly")
+        self.config = config
         self.model = model
-        self.schedule = parse_schedule(schedule)
+        self.schedule = parse_schedule(config.schedule)  # already parsed: typed as a Schedule
         self.final_step = final_step
         self.is_main = is_main
         self.tracked = (
-            list(tracked) if tracked is not None else select_tracked(examples, max_examples, seed)
+            list(tracked)
+            if tracked is not None
+            else select_tracked(examples, config.max_examples, config.seed)
         )
         self.engine = CaptureEngine(
             tokenizer,
             self.tracked,
-            dataset=dataset,
-            snapshots_dir=snapshots_dir,
-            batch_size=batch_size,
-            max_new_tokens=max_new_tokens,
+            dataset=config.dataset,
+            snapshots_dir=config.snapshots_dir,
+            batch_size=config.batch_size,
+            max_new_tokens=config.max_new_tokens,
             max_length=model_max_length(model),
-            log=log,
+            log=config.log,
         )
         self.captured: set[int] = set()
         self.resumed_at = -1  # steps up to here belong to an earlier run (resumed training)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,11 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from evotui.errors import EvotuiError
 from evotui.names import check_folder_name
-from tracker.capture import DEFAULT_MAX_EXAMPLES, LogFn, console, encode_text, prompt_token_ids
+from tracker.capture import encode_text, prompt_token_ids
+from tracker.config import LogFn, TrackingConfig, tracking_config
 from tracker.data import TrainingExample, load_examples
 from tracker.leftovers import scratch_dir
-from tracker.loop import DEFAULT_SNAPSHOTS_DIR, model_max_length
-from tracker.schedule import parse_schedule
+from tracker.loop import model_max_length
 from tracker.tiny import TINY_DEFAULT_LEARNING_RATE, load_model, load_tokenizer
 
 PRETRAINED_LEARNING_RATE = 5e-5
@@ -34,24 +34,56 @@ PRETRAINED_BATCH_SIZE = 8
 IGNORE_INDEX = -100
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class TrainConfig:
-    """Everything one training run needs. ``model=None`` is the embedded tiny GPT-2."""
+    """Everything one training run needs. ``model=None`` is the embedded tiny GPT-2.
+
+    The tracking settings are ``tracking`` (a :class:`~tracker.config.TrackingConfig`, whose
+    ``seed`` seeds the training too and whose ``log`` receives every line); they may also be
+    given as keywords (``seed=``, ``schedule=``, ``snapshots_dir=``, ``max_examples=``, ``log=``,
+    ``dataset_name=`` for ``dataset``), folded into ``tracking``. ``batch_size`` here is the
+    training batch (None: 16 for the tiny default, 8 for a pretrained model); the capture's is
+    ``tracking.batch_size``.
+    """
 
     data_path: str | os.PathLike[str]
-    model: str | None = None
-    steps: int = DEFAULT_STEPS
-    seed: int = 0
-    snapshots_dir: str | os.PathLike[str] = DEFAULT_SNAPSHOTS_DIR
-    output_dir: str | os.PathLike[str] | None = None
-    max_examples: int | None = DEFAULT_MAX_EXAMPLES
-    schedule: str = "default"
-    track: bool = True
-    learning_rate: float | None = None  # None: a default suited to the model (tiny vs pretrained)
-    batch_size: int | None = None  # None: 16 for the tiny default, 8 for a pretrained model
-    dataset_name: str | None = None  # None: the data file's stem
-    progress: bool = True  # the Trainer's tqdm bar
-    log: LogFn = field(default=console, repr=False)
+    model: str | None
+    steps: int
+    output_dir: str | os.PathLike[str] | None
+    track: bool
+    learning_rate: float | None  # None: a default suited to the model (tiny vs pretrained)
+    batch_size: int | None
+    progress: bool  # the Trainer's tqdm bar
+    tracking: TrackingConfig
+
+    def __init__(
+        self,
+        data_path: str | os.PathLike[str],
+        *,
+        model: str | None = None,
+        steps: int = DEFAULT_STEPS,
+        output_dir: str | os.PathLike[str] | None = None,
+        track: bool = True,
+        learning_rate: float | None = None,
+        batch_size: int | None = None,
+        progress: bool = True,
+        tracking: TrackingConfig | None = None,
+        dataset_name: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        if dataset_name is not None:
+            if "dataset" in overrides:
+                raise TypeError("TrainConfig() got both dataset_name and dataset; give one")
+            overrides["dataset"] = dataset_name
+        self.data_path = data_path
+        self.model = model
+        self.steps = steps
+        self.output_dir = output_dir
+        self.track = track
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.progress = progress
+        self.tracking = tracking_config(tracking, where="TrainConfig", **overrides)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,39 +239,38 @@ def _train(config: TrainConfig) -> TrainResult:
 
     from tracker.callback import EvolutionCallback
 
+    # The tracking settings were checked when config.tracking was made (a bad schedule, seed or
+    # --max-examples is refused before anything loads); these are the training's own.
+    tracking = config.tracking
+    log: LogFn = tracking.log
+    seed = tracking.seed
     if config.steps < 1:
         raise EvotuiError(f"--steps must be at least 1 (got {config.steps})")
     tiny = config.model is None
     batch_size = config.batch_size or (TINY_BATCH_SIZE if tiny else PRETRAINED_BATCH_SIZE)
     if batch_size < 1:
         raise EvotuiError(f"--batch-size must be at least 1 (got {batch_size})")
-    if not 0 <= config.seed < 2**32:
-        raise EvotuiError(f"--seed must be between 0 and 4294967295 (got {config.seed})")
-    if config.max_examples is not None and config.max_examples < 1:
-        raise EvotuiError(f"--max-examples must be at least 1 (got {config.max_examples})")
-    schedule = parse_schedule(config.schedule)  # a bad spec is refused before loading anything
     data_path = Path(config.data_path)
-    dataset_name = config.dataset_name or data_path.stem
-    # the snapshot folder is DIR/<dataset>: "..", "a/b" or "../../x" would land outside DIR
-    if config.dataset_name:
-        check_folder_name(dataset_name, "--dataset-name")
-    else:
+    if tracking.dataset is None:
+        # the snapshot folder is DIR/<dataset>: a stem such as ".." would land outside DIR
         try:
-            check_folder_name(dataset_name, f"dataset name (from {data_path.name})")
+            check_folder_name(data_path.stem, f"dataset name (from {data_path.name})")
         except EvotuiError as exc:
             raise EvotuiError(f"{exc}; choose one with --dataset-name") from None
+        tracking = tracking_config(tracking, dataset=data_path.stem)
+    dataset_name = str(tracking.dataset)
     # Our own lines, not HF notes (its "sequence longer than the maximum" warning included:
     # over-long examples are reported below, as a count and their lines).
     hf_logging.set_verbosity_error()
     tokenizer = load_tokenizer(config.model)
     examples = load_examples(data_path, tokenizer)  # DataError (exit 2) before any model exists
-    model = load_model(config.model, tokenizer, seed=config.seed)
+    model = load_model(config.model, tokenizer, seed=seed)
     max_length = model_max_length(model)
     cut: list[int] = []
     rows = tokenize_examples(examples, tokenizer, max_length, cut)
     if cut:
         where = ", ".join(map(str, cut[:5])) + (", ..." if len(cut) > 5 else "")
-        config.log(
+        log(
             f"⚠ {len(cut)} example(s) longer than the model's {max_length} tokens are cut "
             f"to fit (line {where})"
         )
@@ -248,19 +279,10 @@ def _train(config: TrainConfig) -> TrainResult:
     if learning_rate is None:
         learning_rate = TINY_DEFAULT_LEARNING_RATE if tiny else PRETRAINED_LEARNING_RATE
 
-    callbacks: list[Any] = [_LogLines(config.log)]
+    callbacks: list[Any] = [_LogLines(log)]
     callback: EvolutionCallback | None = None
     if config.track:
-        callback = EvolutionCallback(
-            examples,
-            tokenizer=tokenizer,
-            dataset=dataset_name,
-            snapshots_dir=config.snapshots_dir,
-            schedule=schedule,
-            max_examples=config.max_examples,
-            seed=config.seed,
-            log=config.log,
-        )
+        callback = EvolutionCallback(examples, tokenizer=tokenizer, config=tracking)
         callbacks.append(callback)
     cuda = torch.cuda.is_available()
     with scratch_dir() as scratch:
@@ -272,8 +294,8 @@ def _train(config: TrainConfig) -> TrainResult:
             lr_scheduler_type="linear",
             warmup_steps=0,
             weight_decay=0.0,
-            seed=config.seed,
-            data_seed=config.seed,
+            seed=seed,
+            data_seed=seed,
             save_strategy="no",
             eval_strategy="no",
             report_to="none",

@@ -20,7 +20,7 @@ its tokens and the trainer's differ, the trainer's win and one line says so.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from tracker.capture import (
@@ -30,10 +30,10 @@ from tracker.capture import (
     prompt_token_ids,
     select_tracked,
 )
+from tracker.config import LogFn
 from tracker.data import ASSISTANT_ROLES, TrainingExample, split_text
 
 IGNORE_INDEX = -100
-LogFn = Callable[[str], None]
 Split = tuple[list[int], list[int]]  # (prompt ids, answer ids)
 
 

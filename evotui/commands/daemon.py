@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from evotui.commands.train import model_arg, positive_int, seed_int, user_path
+from evotui.commands.train import (
+    TRACKING,
+    model_arg,
+    positive_int,
+    seed_int,
+    tracking_from_args,
+    user_path,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,12 +35,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="model of the first training (name or path; default: the embedded "
         "tiny model); later files start from the latest version",
     )
-    parser.add_argument("--seed", type=seed_int, default=0, metavar="S")
     parser.add_argument(
-        "--max-examples", type=positive_int, metavar="N", help="examples tracked in each snapshot"
+        "--seed",
+        type=seed_int,
+        default=TRACKING.seed,
+        metavar="S",
+        help=f"random seed ({TRACKING.seed})",
     )
     parser.add_argument(
-        "--schedule", metavar="SPEC", help='snapshot steps: "default", "every:N" or "0,10,50"'
+        "--max-examples",
+        type=positive_int,
+        default=TRACKING.max_examples,
+        metavar="N",
+        help=f"examples tracked in each snapshot ({TRACKING.max_examples})",
+    )
+    parser.add_argument(
+        "--schedule",
+        default=TRACKING.schedule.describe(),
+        metavar="SPEC",
+        help='snapshot steps: "default", "every:N" or "0,10,50"',
     )
     parser.add_argument(
         "--poll",
@@ -54,19 +74,13 @@ def run(args: argparse.Namespace) -> int:
         from tracker.tiny import check_model_path
 
         check_model_path(args.model)  # a mistyped path would send every good file to failed/
-    if args.schedule is not None:
-        from tracker.schedule import parse_schedule
-
-        parse_schedule(args.schedule)
     daemon = Daemon(
         DaemonOptions(
             base_dir=args.base_dir,
             once=args.once,
             steps=args.steps,
             model=args.model,
-            seed=args.seed,
-            max_examples=args.max_examples,
-            schedule=args.schedule,
+            tracking=tracking_from_args(args),  # a bad --schedule: one line, no file touched
             poll=args.poll,
         )
     )

@@ -1,7 +1,8 @@
 """`evotui train DATA.jsonl`: fine-tune a causal LM with snapshot tracking.
 
 torch and the tracker are imported inside ``run`` only, so ``evotui --help`` stays fast and the
-viewer never loads them.
+viewer never loads them; the one exception is ``tracker.config`` (plain Python), whose defaults
+the flags show and whose ``TrackingConfig`` the flags become.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import sys
 from pathlib import Path
 
 from evotui.errors import EvotuiError, require_training_extra
-from evotui.layout import SNAPSHOTS_DIR
 from evotui.text import safe_message
+from tracker.config import TrackingConfig
 
-DEFAULT_SNAPSHOTS_DIR = SNAPSHOTS_DIR
+TRACKING = TrackingConfig()  # the defaults the flags show
 
 
 def positive_int(text: str) -> int:
@@ -69,13 +70,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a causal LM for from_pretrained (default: the embedded tiny GPT-2, no download)",
     )
     parser.add_argument("--steps", type=positive_int, default=300, help="optimizer steps (300)")
-    parser.add_argument("--seed", type=seed_int, default=0, help="random seed (0)")
+    parser.add_argument(
+        "--seed", type=seed_int, default=TRACKING.seed, help=f"random seed ({TRACKING.seed})"
+    )
     parser.add_argument(
         "--snapshots-dir",
         type=user_path,
-        default=DEFAULT_SNAPSHOTS_DIR,
+        default=TRACKING.snapshots_dir,
         metavar="DIR",
-        help="snapshots go to DIR/<dataset>/step_NNNNNN.json (./data/evolution_snapshots)",
+        help=f"snapshots go to DIR/<dataset>/step_NNNNNN.json (./{TRACKING.snapshots_dir})",
     )
     parser.add_argument(
         "--output-dir",
@@ -87,13 +90,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-examples",
         type=positive_int,
-        default=100,
+        default=TRACKING.max_examples,
         metavar="N",
-        help="track at most N examples (100)",
+        help=f"track at most N examples ({TRACKING.max_examples})",
     )
     parser.add_argument(
         "--schedule",
-        default="default",
+        default=TRACKING.schedule.describe(),
         metavar="SPEC",
         help="'default' (0,10,25,50,100,250,...), 'every:N', or a list like '0,10,50'; "
         "the final step is always captured",
@@ -117,6 +120,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def tracking_from_args(args: argparse.Namespace) -> TrackingConfig:
+    """The tracking flags as one config (``evotui train`` and ``evotui daemon``), checked once."""
+    given = {
+        "seed": args.seed,
+        "snapshots_dir": getattr(args, "snapshots_dir", None),
+        "max_examples": args.max_examples,
+        "schedule": args.schedule,
+        "dataset": getattr(args, "dataset_name", None),
+    }
+    return TrackingConfig(**{name: value for name, value in given.items() if value is not None})
+
+
 def run(args: argparse.Namespace) -> int:
     require_training_extra("train")
     data = Path(args.data)
@@ -124,26 +139,20 @@ def run(args: argparse.Namespace) -> int:
         raise EvotuiError(f"{data}: is a directory, not a JSONL file")
     if not data.is_file():
         raise EvotuiError(f"{data}: no such file")
-    from tracker.schedule import parse_schedule
-
-    parse_schedule(args.schedule)  # a bad spec is one line before torch even loads
+    tracking = tracking_from_args(args)  # a bad schedule or name: one line before torch loads
     from tracker.train import TrainConfig, train
 
     result = train(
         TrainConfig(
-            data_path=data,
+            data,
             model=args.model,
             steps=args.steps,
-            seed=args.seed,
-            snapshots_dir=args.snapshots_dir,
             output_dir=args.output_dir,
-            max_examples=args.max_examples,
-            schedule=args.schedule,
             track=not args.no_track,
             learning_rate=args.learning_rate,
             batch_size=args.batch_size,
-            dataset_name=args.dataset_name,
             progress=not args.no_progress,
+            tracking=tracking,
         )
     )
     name = safe_message(result.dataset)

@@ -41,15 +41,17 @@ class FakeTrain:
         self.seen.append(Path(config.data_path).read_bytes())
         if self.on_call is not None:
             self.on_call(config)
-        folder = Path(config.snapshots_dir) / config.dataset_name
-        write_json_atomic(folder / snapshot_filename(0), build_snapshot(config.dataset_name, 0, []))
+        folder = Path(config.tracking.snapshots_dir) / config.tracking.dataset
+        write_json_atomic(
+            folder / snapshot_filename(0), build_snapshot(config.tracking.dataset, 0, [])
+        )
         out = Path(config.output_dir)
         out.mkdir(parents=True)
         (out / "model.safetensors").write_bytes(b"weights")
         missing = self.final_missing
         extra = {"final_missing": missing} if missing else {}
         return tracker.train.TrainResult(
-            dataset=config.dataset_name,
+            dataset=config.tracking.dataset,
             steps=3,
             snapshot_dir=folder,
             final_accuracy=None if missing else 0.75,
@@ -497,7 +499,7 @@ def test_16_a_bad_snapshot_name_in_a_job_record_deletes_nothing(
     assert precious.read_text() == "keep me"
     assert (outside / "precious.txt").read_text() == "keep me too"
     assert (tmp_path / "done/a.jsonl").is_file()
-    assert fake.calls[0].dataset_name == "a"
+    assert fake.calls[0].tracking.dataset == "a"
 
 
 def test_16_other_bad_job_fields_are_checked(tmp_path: Path, fake: FakeTrain) -> None:
