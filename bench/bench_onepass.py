@@ -26,6 +26,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,16 +71,23 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="tiny,gpt2-small")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--phases", default="early,late", help="early, late or both")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     tokenizer = build_bench_tokenizer()
     for name in args.models.split(","):
         model = build_model(name, tokenizer).eval()
-        for line in phase_lines(name, model, tokenizer, args.repeats):
+        for line in phase_lines(name, model, tokenizer, args.repeats, args.phases.split(",")):
             print(line, flush=True)
 
 
-def phase_lines(name: str, model: Any, tokenizer: Any, repeats: int) -> list[str]:
+def phase_lines(
+    name: str,
+    model: Any,
+    tokenizer: Any,
+    repeats: int,
+    phases: Sequence[str] = ("early", "late"),
+) -> list[str]:
     """The early and late rows of one model (also printed by bench_capture.py)."""
     pad = tokenizer.pad_token_id
     rng = random.Random(0)
@@ -95,6 +103,7 @@ def phase_lines(name: str, model: Any, tokenizer: Any, repeats: int) -> list[str
             f"{name:10s} {phase:5s} "
             + measure(model, tokenizer, questions, prompts, answers, reference, repeats)
             for phase, answers in drafts.items()
+            if phase in phases
         ]
 
 
