@@ -14,6 +14,7 @@ message back (:mod:`evotui.messages`): the UI thread never reads a snapshot.
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import threading
 import time
@@ -251,9 +252,6 @@ class RunScreen(Screen[None]):
             return  # already watching it: restarting would drop events in between
         self._watching = (folder, recursive)
         self._watch(folder, recursive)
-        # A file written between our scan and the watcher taking its first look is in no event:
-        # one full rescan once the watcher is surely up closes that gap.
-        self.set_timer(WATCH_SETTLE_S, self._full_rescan)
 
     def _full_rescan(self) -> None:
         self._note_changes(None)
@@ -261,8 +259,18 @@ class RunScreen(Screen[None]):
 
     @work(exclusive=True, group="watch")
     async def _watch(self, folder: Path, recursive: bool) -> None:
+        # Starting watchfiles takes this (the UI) thread ~60 ms, most of it importing anyio: a run
+        # being opened shows its first screen first. Nothing is lost meanwhile (the rescan below).
+        deadline = time.monotonic() + FIRST_PAINT_WAIT_S
+        while self.index is not None and not self._painted.is_set():
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.02)
         from evotui.watcher import watch_folder
 
+        # A file written between our scan and the watcher taking its first look is in no event:
+        # one full rescan once the watcher is surely up closes that gap.
+        self.set_timer(WATCH_SETTLE_S, self._full_rescan)
         async for paths in watch_folder(folder, poll=self.poll, recursive=recursive):
             self._note_changes(paths)
             self.post_message(FilesChanged())

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from evotui.app import APP_ACTIONS, KEYS, EvotuiApp
 from evotui.demo import write_synthetic_run
 from evotui.run_screen import RunScreen
 from evotui.widgets.base import FollowsRun, RunState
 from evotui.widgets.detail import DetailScreen, HistoryTable
-from tests.test_viewer_app import SIZE, shown, wait_for
+from tests.test_viewer_app import SIZE, add_snapshot, shown, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,3 +98,28 @@ async def test_the_open_detail_follows_the_run_screens_state(tmp_path: Path) -> 
         run.go_to(3, follow=False)
         await wait_for(pilot, lambda: run.current_step == 30)
         assert len(follower.steps) == seen
+
+
+async def test_the_watcher_starts_once_the_first_screen_is_drawn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Starting watchfiles costs the UI thread tens of milliseconds (it imports anyio): a run
+    being opened shows its latest step first, and still follows new files after."""
+    import evotui.watcher
+
+    folder = tmp_path / "arith"
+    write_synthetic_run(folder, [0, 10], 10, total_steps=40)
+    app = EvotuiApp(folder)
+    shown_when_started: list[bool] = []
+    real = evotui.watcher.watch_folder
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        shown_when_started.append(app.main.view is not None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evotui.watcher, "watch_folder", recording)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: bool(shown_when_started))
+        assert shown_when_started == [True]
+        add_snapshot(folder, 20)
+        await wait_for(pilot, lambda: app.main.current_step == 20)

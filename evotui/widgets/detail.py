@@ -12,6 +12,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Static
 
 from evotui.diff import counts, diff_output
@@ -213,7 +214,10 @@ class DetailScreen(FollowsRun):
         if key != self._tokens_key or not self.is_attached:
             return
         self._tokens = figures
-        self._draw_body()
+        try:
+            self._draw_body()
+        except NoMatches:
+            pass  # closing: the worker's answer came after the widgets went
 
     def _fill_history(self, index: RunIndex, view: StepView, col: int) -> None:
         table = self.query_one(HistoryTable)
