@@ -215,8 +215,6 @@ class RunScreen(Screen[None]):
     def _open(self, index: RunIndex) -> None:
         """List the run and read its latest good snapshot (that is what the person came to see),
         then the rest, newest first: all off the UI thread."""
-        from evotui.cache import load_cache
-
         try:
             index.scan(quick=True)  # names only: what the first screen needs
         except FolderError as exc:
@@ -241,6 +239,10 @@ class RunScreen(Screen[None]):
             index.scan()  # each file's mtime and size, to know what the cache still holds
         except FolderError:
             pass
+        # Imported only now: it brings hashlib (OpenSSL, tens of ms) that the first screen
+        # does not need.
+        from evotui.cache import load_cache
+
         if load_cache(index):  # a run read before and unchanged: no parsing at all
             index.matrices()
             self.post_message(IndexProgress())
