@@ -4,7 +4,8 @@ The app holds no session state and does nothing to a run itself. It loads the st
 :class:`evotui.run_screen.RunScreen` (the session state, the single draw, the workers and the
 actions), turns the key table (:mod:`evotui.keys`) into bindings and command-palette entries
 that reach the run screen, and answers quit and help. App bindings are the ones Textual keeps
-active on every screen, so the run's keys also work on the screens over it (←/→ in the detail).
+active on every screen but a modal one, so the run's keys also work on the screens over it (←/→
+in the detail).
 """
 
 from __future__ import annotations

@@ -162,7 +162,9 @@ async def test_the_viewer_shows_and_exports_the_same(
 
     app = EvotuiApp(odd)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.main.index is not None and not app.main.index.pending())
+        run = app.main
+        # The view first: before the open worker's scan, the index has nothing pending either.
+        await wait_for(pilot, lambda: run.view is not None and not run.index.pending())
         assert app.main.index.loaded_count() == 3
         await wait_for(pilot, lambda: app.main.current_step == 20)
         assert app.main.index.steps() == EXPECTED_STEPS
