@@ -55,7 +55,7 @@ class FollowsRun(Screen[None]):
 
 class PicksFolder(Screen[Path | None]):
     """A screen that picks a snapshot folder for the run screen to open (a dataset, a model
-    version), dismissing with it or None. The run screen's keys rest while it is up."""
+    version), dismissing with it or None. Stepping, sorting and filtering rest while it is up."""
 
 
 class PicksDataset(PicksFolder):
