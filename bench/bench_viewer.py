@@ -2,6 +2,7 @@
 terminal (tmux), side by side with a bare Textual app that paints one line.
 
     python bench/bench_viewer.py [--snapshots 1000] [--examples 1000] [--repeat 3]
+    python bench/bench_viewer.py --launch-only --baseline DIR   # before/after, side by side
 
 Prints: launch -> latest step on screen (viewer vs bare app, and the ratio), peak RSS of the
 viewer after it has read every snapshot, a step key -> repaint (viewer vs bare app), and a new
@@ -143,6 +144,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--launch-only", action="store_true", help="only the launch comparison")
     parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also launch the viewer from the evotui package in DIR (e.g. an older commit's: "
+        "git archive COMMIT evotui | tar -x -C DIR), in turn with the others: before/after",
+    )
+    parser.add_argument(
         "--run-dir", default=os.path.join(tempfile.gettempdir(), "evotui-bench", "synthetic")
     )
     args = parser.parse_args()
@@ -159,8 +166,10 @@ def main() -> int:
     bare = [sys.executable, str(bare_file)]
     header = f"step {latest} ({len(steps)}/{len(steps)})"
 
+    baseline = ["env", f"PYTHONPATH={Path(args.baseline).resolve()}", *viewer]
     launch_viewer: list[float] = []
     launch_bare: list[float] = []
+    launch_baseline: list[float] = []
     for _ in range(args.repeat):
         pane = Pane(bare)
         launch_bare.append(pane.wait(lambda s: "bare ready 0" in s) - pane.started)
@@ -168,15 +177,21 @@ def main() -> int:
         pane = Pane(viewer)
         launch_viewer.append(pane.wait(lambda s: header in s) - pane.started)
         pane.close()
+        if args.baseline:
+            pane = Pane(baseline)
+            launch_baseline.append(pane.wait(lambda s: header in s) - pane.started)
+            pane.close()
 
     med = statistics.median
     if args.launch_only:
-        print(
-            f"launch: viewer {[round(x, 2) for x in launch_viewer]}, "
-            f"bare {[round(x, 2) for x in launch_bare]}, "
-            f"median ratio {med(launch_viewer) / med(launch_bare):.2f}x, "
-            f"best-of ratio {min(launch_viewer) / min(launch_bare):.2f}x"
-        )
+        for name, times in (("viewer", launch_viewer), ("baseline viewer", launch_baseline)):
+            if times:
+                print(
+                    f"launch: {name} {[round(x, 2) for x in times]}, "
+                    f"bare {[round(x, 2) for x in launch_bare]}, "
+                    f"median ratio {med(times) / med(launch_bare):.2f}x, "
+                    f"best-of ratio {min(times) / min(launch_bare):.2f}x"
+                )
         return 0
 
     # Steady state: one viewer that has read everything.

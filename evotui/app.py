@@ -1,65 +1,31 @@
-"""The live viewer: a Textual app over a snapshot folder.
+"""The live viewer: a small Textual app whose default screen is the run screen.
 
-The app holds the session state (which step, follow on/off, sort and filters) and draws it in one
-place (:meth:`EvotuiApp.refresh_views`) from the one reader, :class:`evotui.index.RunIndex`, via
-the view model in :mod:`evotui.view`; screens that follow the current step
-(:class:`evotui.widgets.base.FollowsRun`) are handed the same state. The keys come from one table
-(:mod:`evotui.keys`). File watching is :mod:`evotui.watcher` in an async worker; every snapshot
-read (opening, the background fill, a step not read yet, a rescan) runs in a thread worker and
-posts a message back: the UI thread never reads a snapshot.
+The app holds no session state and does nothing to a run itself. It loads the stylesheet, installs
+:class:`evotui.run_screen.RunScreen` (the session state, the single draw, the workers and the
+actions), turns the key table (:mod:`evotui.keys`) into bindings and command-palette entries
+that reach the run screen, and answers quit and help. App bindings are the ones Textual keeps
+active on every screen but a modal one, so the run's keys also work on the screens over it (←/→
+in the detail).
 """
 
 from __future__ import annotations
 
 import subprocess
-import threading
-import time
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 
-import numpy as np
-from rich.text import Text
-from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.css.query import NoMatches
 from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Footer, Input
-from textual.worker import get_current_worker
 
-from evotui import dynamics
-from evotui.folders import discover_datasets, folder_kind, is_base_folder, snapshots_root
-from evotui.index import FolderError, RunIndex, list_step_files
-from evotui.keys import KEYS, MAIN_ACTIONS, help_keys
-from evotui.messages import FilesChanged, IndexChanged, IndexProgress, StepLoaded
-from evotui.names import file_name_part
-from evotui.snapshot import write_bytes_atomic
-from evotui.text import safe_line, safe_message
-from evotui.view import (
-    DYNAMICS_SORTS,
-    FLIPPED,
-    LOSS_ROSE,
-    SORTS,
-    STATUS_FILTERS,
-    StepView,
-    order_rows,
-    run_dynamics,
-    step_view,
-)
-from evotui.widgets.base import FollowsRun, PicksDataset, RunState
-from evotui.widgets.example_list import ExampleList, header_text
-from evotui.widgets.header import Line, RunHeader
-from evotui.widgets.preview import ExamplePreview
-from evotui.widgets.timeline import Timeline
+from evotui.keys import KEYS, MAIN_ACTIONS, Key
+from evotui.run_screen import RunScreen
+from evotui.widgets.base import PicksFolder
 
-# How often the background fill reports progress (each report redraws the timeline and list).
-PROGRESS_EVERY_S = 0.3
-FIRST_PAINT_WAIT_S = 2.0
-WATCH_SETTLE_S = 0.6
-# More changed files than this in one batch (a whole run copied in): rescan the folder instead.
-MAX_TRACKED_PATHS = 256
+# The key table's actions the app answers itself; every other one is the run screen's.
+APP_ACTIONS = frozenset({"help", "quit"})
 
 
 def run_app(app: App[int], *, headless: bool = False) -> int:
@@ -71,13 +37,18 @@ def run_app(app: App[int], *, headless: bool = False) -> int:
     return int(result or 0)
 
 
+def key_action(key: Key) -> str:
+    """The action a key of the table is bound to: the app's own, or handed to the run screen."""
+    return key.action if key.action in APP_ACTIONS else f"run_screen({key.action!r})"
+
+
 class EvotuiApp(App[int]):
     CSS_PATH = "evotui.tcss"
     TITLE = "evotui"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
-        Binding(k.keys, k.action, k.footer or k.description, show=bool(k.footer)) for k in KEYS
-    ] + [Binding("escape", "escape", "Back", show=False)]
+        Binding(k.keys, key_action(k), k.footer or k.description, show=bool(k.footer)) for k in KEYS
+    ]
 
     def __init__(
         self,
@@ -89,584 +60,50 @@ class EvotuiApp(App[int]):
         training_label: str = "",
     ) -> None:
         super().__init__()
-        # What the child trains, said while waiting for its first snapshot (not just "LIVE").
-        self.training_label = training_label
+        # What the run screen opens, kept as given until it is created.
         self.target = Path(target)
         self.poll = poll
-        self.training = training  # `evotui demo`'s child: its state shows in the info line
+        self.training = training  # `evotui demo`'s training child
         self.log_path = log_path
-        self.training_state = "training…" if training is not None else ""
-        self.index: RunIndex | None = None
-        self.base_dir: Path | None = None  # a daemon base folder, for the versions view
-        self.current_step: int | None = None
-        self.follow = True
-        self.sort = SORTS[0]
-        self.text_filter = ""
-        self.status_filter = STATUS_FILTERS[0]
-        self.region: str | None = None
-        self.view: StepView | None = None
-        self.cols: list[int] = []
-        self.progress = ""
-        self._dyn: tuple[int, list[dynamics.ExampleDynamics]] | None = None
-        self._timeline_key: tuple[int, int | None, int] | None = None
-        self._watching: tuple[Path, bool] | None = None
-        self._wanted: int | None = None  # a step asked for and being read by a worker
-        self._painted = threading.Event()  # the first screen of the run is drawn
-        self._changes_lock = threading.Lock()
-        self._changed: set[str] | None = set()
-        self._chooser_parent: Path | None = None
+        self.training_label = training_label
+        self._main: RunScreen | None = None
 
-    # -- layout ------------------------------------------------------------------------------
-    @property
-    def main(self) -> Screen:
-        """The main screen (the app's default one), whichever screen is on top."""
-        return self.screen_stack[0]
-
-    def compose(self) -> ComposeResult:
-        yield RunHeader(id="header")
-        yield Timeline(id="timeline")
-        yield Line(id="info")
-        yield Line(id="list-header")
-        yield ExampleList(id="examples")
-        yield ExamplePreview(id="preview")
-        yield Input(placeholder="filter: text in input, expected or output", id="filter")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.main.query_one(ExampleList).focus()
-        self._apply_size_classes()
-        self.open_target()
-        if self.training is not None:
-            self.set_interval(1.0, self._check_training)
-
-    def _check_training(self) -> None:
-        if self.training is None or self.training_state != "training…":
-            return
-        code = self.training.poll()
-        if code is None:
-            return
-        if code == 0:
-            self.training_state = "training done"
-            self.notify("Training finished.", title="evotui demo")
-        else:
-            self.training_state = f"training failed ({code})"
-            self.notify(
-                safe_message(f"Training stopped with exit code {code}; see {self.log_path}"),
-                title="evotui demo",
-                markup=False,
-                severity="error",
-                timeout=30,
-            )
-        self.refresh_views()
-
-    def on_resize(self) -> None:
-        self._apply_size_classes()
-        self.call_after_refresh(self.refresh_views)
-
-    def _apply_size_classes(self) -> None:
-        self.set_class(self.size.height >= 32, "-tall")
-        self.set_class(self.size.height < 24, "-short")
-        self.set_class(self.size.width >= 120, "-wide")
-
-    # -- opening -----------------------------------------------------------------------------
-    def open_target(self) -> None:
-        target = self.target
-        if is_base_folder(target):
-            self.base_dir = target
-            target = snapshots_root(target) or target
-        kind = folder_kind(target)
-        if kind == "dataset":
-            self.open_dataset(target)
-        elif kind == "parent":
-            self.show_chooser(target)
-        else:
-            try:
-                list_step_files(target)
-            except FolderError as exc:  # there but unreadable: say so, and keep watching
-                self.notify(str(exc), severity="error", timeout=15)
-            self.progress = ""
-            self.refresh_views()
-            self.start_watch(target, recursive=True)
-
-    def show_chooser(self, parent: Path) -> None:
-        datasets = discover_datasets(parent)
-        self.start_watch(parent, recursive=True)
-        if len(datasets) == 1 and self.index is None and folder_kind(self.target) != "parent":
-            self.open_dataset(datasets[0].path)
-            return
-        from evotui.widgets.chooser import ChooserScreen
-
-        self._chooser_parent = parent  # Esc on the run it opens comes back here
-        self.push_screen(ChooserScreen(parent), callback=self._chosen)
-
-    def _chosen(self, folder: Path | None) -> None:
-        if folder is None:
-            self.exit(0)
-        else:
-            self.open_dataset(folder)
-
-    def open_dataset(self, folder: Path) -> None:
-        index = RunIndex(folder)
-        self.index = index
-        self._dyn = None
-        self.current_step = None
-        self._wanted = None
-        self.follow = True
-        self.refresh_views()
-        self.start_watch(folder, recursive=False)
-        self._open(index)
-
-    @work(thread=True, exclusive=True, group="fill")
-    def _open(self, index: RunIndex) -> None:
-        """List the run and read its latest good snapshot (that is what the person came to see),
-        then the rest, newest first: all off the UI thread."""
-        from evotui.cache import load_cache
-
-        try:
-            index.scan(quick=True)  # names only: what the first screen needs
-        except FolderError as exc:
-            self.call_from_thread(self.notify, str(exc), severity="error", timeout=15)
-            return
-        for key in index.pending():
-            if index is not self.index:
-                return
-            if index.ingest(key):
-                break
-        index.matrices()
-        self.post_message(IndexProgress())
-        # The rest waits for the first screen: reading competes with painting for the GIL.
-        worker = get_current_worker()
-        deadline = time.monotonic() + FIRST_PAINT_WAIT_S
-        while not self._painted.wait(0.05):
-            if worker.is_cancelled or index is not self.index or time.monotonic() > deadline:
-                break
-        if worker.is_cancelled or index is not self.index:
-            return
-        try:
-            index.scan()  # each file's mtime and size, to know what the cache still holds
-        except FolderError:
-            pass
-        if load_cache(index):  # a run read before and unchanged: no parsing at all
-            index.matrices()
-            self.post_message(IndexProgress())
-        self._fill_index(index)
-
-        # -- background work ---------------------------------------------------------------------
-
-    def start_watch(self, folder: Path, recursive: bool) -> None:
-        if self._watching == (folder, recursive):
-            return  # already watching it: restarting would drop events in between
-        self._watching = (folder, recursive)
-        self._watch(folder, recursive)
-        # A file written between our scan and the watcher taking its first look is in no event:
-        # one full rescan once the watcher is surely up closes that gap.
-        self.set_timer(WATCH_SETTLE_S, self._full_rescan)
-
-    def _full_rescan(self) -> None:
-        self._note_changes(None)
-        self.post_message(FilesChanged())
-
-    @work(exclusive=True, group="watch")
-    async def _watch(self, folder: Path, recursive: bool) -> None:
-        from evotui.watcher import watch_folder
-
-        async for paths in watch_folder(folder, poll=self.poll, recursive=recursive):
-            self._note_changes(paths)
-            self.post_message(FilesChanged())
-
-    def _note_changes(self, paths: set[str] | None) -> None:
-        """Collect what changed until the rescan takes it (None: rescan the whole folder)."""
-        with self._changes_lock:
-            if paths is None or self._changed is None or len(self._changed) > MAX_TRACKED_PATHS:
-                self._changed = None
-            else:
-                self._changed |= paths
-
-    def _take_changes(self) -> set[str] | None:
-        with self._changes_lock:
-            taken, self._changed = self._changed, set()
-        return taken
-
-    @work(thread=True, exclusive=True, group="fill")
-    def fill(self) -> None:
-        if self.index is not None:
-            self._fill_index(self.index)
-
-    def _fill_index(self, index: RunIndex) -> None:
-        worker = get_current_worker()
-        last = time.monotonic()
-        for step in index.pending():
-            if worker.is_cancelled or index is not self.index:
-                return
-            index.ingest(step)
-            if time.monotonic() - last >= PROGRESS_EVERY_S:
-                index.matrices()  # built here, not on the UI thread
-                last = time.monotonic()
-                self.post_message(IndexProgress())
-        index.matrices()
-        self.post_message(IndexProgress())
-        if index.reads and not index.pending():
-            from evotui.cache import save_cache
-
-            reads = index.reads
-            save_cache(index)  # the next open of this run (viewer or command) starts from here
-            index.reads -= reads
-
-    @work(thread=True, exclusive=False, group="load")
-    def _load(self, index: RunIndex, step: int) -> None:
-        """Read the file of one step and of the one before it (its changes are shown), off the UI
-        thread; the UI moves there once both are in."""
-        steps = index.steps()
-        if step in steps:
-            position = steps.index(step)
-            for wanted in steps[max(0, position - 1) : position + 1]:
-                index.step_data(wanted)
-        index.matrices()
-        self.post_message(StepLoaded(step))
-
-    @work(thread=True, exclusive=True, group="rescan")
-    def rescan(self) -> None:
-        index = self.index
-        if index is None:
-            self._take_changes()
-            self.call_from_thread(self._rescan_waiting)
-            return
-        paths = self._take_changes()
-        try:
-            result = index.scan(paths)  # just the files the watcher saw, or everything
-        except FolderError as exc:
-            self.call_from_thread(self.notify, str(exc), severity="error", timeout=15)
-            return
-        if not result.any:
-            return
-        # The newest new file is read here, so it is on screen without waiting for the fill.
-        for step in index.pending()[:1]:
-            index.ingest(step)
-        index.matrices()
-        self.post_message(IndexChanged())
-
-    def _rescan_waiting(self) -> None:
-        if self.index is not None:
-            return
-        if isinstance(self.screen, PicksDataset):
-            self.screen.reload()
-            return
-        self.open_target()
-
-    def on_files_changed(self, message: FilesChanged) -> None:
-        self.rescan()
-
-    def on_index_changed(self, message: IndexChanged) -> None:
-        index = self.index
-        if index is None:
-            return
-        self.drain_notices()
-        steps = index.steps()
-        if self.follow or self.current_step not in steps:
-            self.current_step = (
-                self._good_step(len(steps) - 1)
-                if self.follow
-                else (self._nearest(self.current_step))
-            )
-        if index.pending():
-            self.fill()
-        self.refresh_views()
-
-    def on_index_progress(self, message: IndexProgress) -> None:
-        if not self._painted.is_set():
-            self.call_after_refresh(self._painted.set)
-        index = self.index
-        if (
-            index is not None
-            and self._wanted is None
-            and (self.follow or self.current_step is None)
-        ):
-            # Following: the latest step, which may only now be known (a file named as an
-            # early step can hold a later one).
-            self.current_step = self._good_step(len(index.steps()) - 1)
-        self.drain_notices()
-        self.refresh_views()
-
-    def drain_notices(self) -> None:
-        if self.index is None:
-            return
-        for notice in self.index.drain_notices():
-            title = "Skipped a bad snapshot file" if notice.kind == "skipped" else "Snapshot file"
-            self.notify(safe_message(str(notice)), title=title, severity="warning", markup=False)
-
-    # -- the current step --------------------------------------------------------------------
-    def _good_step(self, position: int) -> int | None:
-        """The loaded step nearest to a position in the step list, looking back first (never
-        reads: a step not read yet is asked of a worker and shown when it is in)."""
-        index = self.index
-        if index is None:
-            return None
-        steps = index.steps()
-        if not steps:
-            return None
-        position = max(0, min(position, len(steps) - 1))
-        for candidate in [*steps[position::-1], *steps[position + 1 :]]:
-            if index.loaded(candidate) is not None:
-                return candidate
-        return None
-
-    def _nearest(self, step: int | None) -> int | None:
-        index = self.index
-        if index is None or not index.steps():
-            return None
-        steps = index.steps()
-        if step is None:
-            return self._good_step(len(steps) - 1)
-        earlier = [i for i, s in enumerate(steps) if s <= step]
-        return self._good_step(earlier[-1] if earlier else 0)
-
-    def _position(self) -> int:
-        """Where the UI is in the step list: the step asked for if it is still being read."""
-        if self.index is None:
-            return -1
-        step = self._wanted if self._wanted is not None else self.current_step
-        steps = self.index.steps()
-        return steps.index(step) if step in steps else -1
-
-    def go_to(self, position: int, follow: bool | None = None) -> None:
-        index = self.index
-        if index is None or not index.steps():
-            return
-        steps = index.steps()
-        step = steps[max(0, min(position, len(steps) - 1))]
-        if follow is not None:
-            self.follow = follow
-        previous = steps[steps.index(step) - 1] if steps.index(step) > 0 else None
-        if index.loaded(step) is None or (previous is not None and index.loaded(previous) is None):
-            self._wanted = step  # shown once a worker has read it (and the step before it)
-            self._load(index, step)
-            return
-        self._wanted = None
-        self.current_step = step
-        self.drain_notices()
-        self.refresh_views()
-
-    def on_step_loaded(self, message: StepLoaded) -> None:
-        index = self.index
-        if index is None or message.step != self._wanted:
-            return
-        self._wanted = None
-        self.drain_notices()
-        if index.loaded(message.step) is not None:
-            self.current_step = message.step
-        elif self.current_step not in index.steps():
-            self.current_step = self._nearest(message.step)
-        self.refresh_views()
-
-    def action_prev_step(self) -> None:
-        pos = self._position()
-        if pos > 0:
-            self.go_to(pos - 1, follow=False)
-
-    def action_next_step(self) -> None:
-        pos = self._position()
-        if self.index is not None and 0 <= pos < len(self.index.steps()) - 1:
-            self.go_to(pos + 1, follow=False)
-
-    def action_first_step(self) -> None:
-        self.go_to(0, follow=False)
-
-    def action_last_step(self) -> None:
-        if self.index is not None:
-            self.go_to(len(self.index.steps()) - 1, follow=True)
-
-    def action_toggle_follow(self) -> None:
-        if self.follow:
-            self.follow = False
-            self.refresh_views()
-        else:
-            self.action_last_step()
-            self.follow = True
-            self.refresh_views()
-
-    # -- list controls -----------------------------------------------------------------------
-    def _to_main(self) -> None:
-        while len(self.screen_stack) > 1 and self.screen is not self.main:
-            self.pop_screen()
-
-    def action_filter(self) -> None:
-        self._to_main()
-        box = self.main.query_one("#filter", Input)
-        box.display = True
-        self.call_after_refresh(box.focus)  # a widget cannot take focus while it is hidden
-
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self.text_filter = event.value
-        self.refresh_views()
-
-    @on(Input.Submitted, "#filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        box = self.main.query_one("#filter", Input)
-        box.display = bool(box.value)
-        self.main.query_one(ExampleList).focus()
-
-    def action_escape(self) -> None:
-        box = self.main.query_one("#filter", Input)
-        if box.has_focus or box.value:
-            box.value = ""
-            box.display = False
-            self.text_filter = ""
-            self.main.query_one(ExampleList).focus()
-            self.refresh_views()
-        elif self._chooser_parent is not None and self.screen is self.main:
-            # A run opened through the chooser: Esc goes back to the list of runs.
-            self.index, self.view, self.current_step, self._dyn = None, None, None, None
-            self.refresh_views()
-            self.show_chooser(self._chooser_parent)
-
-    def action_cycle_sort(self) -> None:
-        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
-        self.refresh_views()
-        self.main.query_one(ExampleList).to_top()  # a new order is read from its top
-
-    def action_toggle_flipped(self) -> None:
-        self.status_filter = "all" if self.status_filter == FLIPPED else FLIPPED
-        self.refresh_views()
-
-    def action_toggle_loss_rose(self) -> None:
-        self.status_filter = "all" if self.status_filter == LOSS_ROSE else LOSS_ROSE
-        self.refresh_views()
-
-    def action_cycle_status(self) -> None:
-        i = STATUS_FILTERS.index(self.status_filter)
-        self.status_filter = STATUS_FILTERS[(i + 1) % len(STATUS_FILTERS)]
-        self.refresh_views()
-
-    def action_cycle_region(self) -> None:
-        options: list[str | None] = [None, *dynamics.REGIONS]
-        self.region = options[(options.index(self.region) + 1) % len(options)]
-        self.refresh_views()
-
-    def action_export(self, fmt: str = "csv") -> None:
-        index, view = self.index, self.view
-        if index is None or view is None:
-            self.notify("Nothing to export yet.", severity="warning")
-            return
-        data_at = index.loaded(view.step)
-        if data_at is None:
-            self.notify("Nothing to export yet.", severity="warning")
-            return
-        name = f"evotui-{file_name_part(index.dataset)}-step{view.step:06d}.{fmt}"
-        path = (Path.cwd() / name).resolve()
-        prev = index.loaded(view.prev_step) if view.prev_step is not None else None
-        try:
-            from evotui.export import export_step
-
-            data = export_step(index, data_at, fmt, self.cols, prev=prev)
-            write_bytes_atomic(path, data)
-        except OSError as exc:
-            self.notify(safe_message(f"Export failed: {exc}"), severity="error", markup=False)
-            return
-        self.notify(
-            safe_message(f"{len(self.cols)} examples → {path}"), title="Exported", markup=False
+    def get_default_screen(self) -> RunScreen:
+        self._main = RunScreen(
+            self.target,
+            poll=self.poll,
+            training=self.training,
+            log_path=self.log_path,
+            training_label=self.training_label,
         )
+        return self._main
 
-    def action_toggle_log_x(self) -> None:
-        log = self.main.query_one(Timeline).toggle_log_x()
-        self.notify(f"Timeline x axis: {'log' if log else 'linear'} in the step", timeout=3)
+    @property
+    def main(self) -> RunScreen:
+        """The run screen (the default one, at the bottom of the stack), whichever is on top."""
+        if self._main is None:
+            raise RuntimeError("the app has not started: there is no run screen yet")
+        return self._main
+
+    async def action_run_screen(self, action: str) -> None:
+        """A key of the table that the run screen answers (from any screen)."""
+        await self.main.run_action(action)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Stepping, sorting and filtering mean nothing while a dataset or a version is being
+        # chosen (and False keeps their keys out of that screen's footer).
+        if action != "run_screen" or str(parameters[0]).split("(")[0] not in MAIN_ACTIONS:
+            return True
+        return not isinstance(self.screen, PicksFolder)
 
     def action_help(self) -> None:
         from evotui.widgets.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(help_keys()))
+            self.push_screen(HelpScreen())
 
-    def action_quit(self) -> None:  # type: ignore[override]
+    async def action_quit(self) -> None:
         self.exit(0)
-
-    # -- detail ------------------------------------------------------------------------------
-    @on(ExampleList.Chosen)
-    def _open_detail(self, event: ExampleList.Chosen) -> None:
-        from evotui.widgets.detail import DetailScreen
-
-        self.push_screen(DetailScreen(event.col))
-
-    @on(ExampleList.Highlighted)
-    def _highlighted(self, event: ExampleList.Highlighted) -> None:
-        if not self.screen_stack:
-            return
-        self.main.query_one(ExamplePreview).set_example(self.index, self.view, event.col)
-
-    def _step_example(self, delta: int) -> None:
-        screen = self.screen
-        if not isinstance(screen, FollowsRun) or not self.cols:
-            return
-        detail = screen
-        examples = self.main.query_one(ExampleList)
-        pos = self.cols.index(detail.col) if detail.col in self.cols else 0
-        pos = max(0, min(len(self.cols) - 1, pos + delta))
-        examples.cursor = pos
-        detail.col = self.cols[pos]
-        self.refresh_views()
-
-    def action_next_example(self) -> None:
-        self._step_example(1)
-
-    def action_prev_example(self) -> None:
-        self._step_example(-1)
-
-    # -- teammates' screens ------------------------------------------------------------------
-    def dynamics_now(self) -> list[dynamics.ExampleDynamics]:
-        index = self.index
-        if index is None:
-            return []
-        if self._dyn is None or self._dyn[0] != index.version:
-            self._dyn = (index.version, run_dynamics(index))
-        return self._dyn[1]
-
-    def action_datamap(self) -> None:
-        if self.index is None:
-            return
-        from evotui.widgets.datamap import DataMapScreen
-
-        col = self.main.query_one(ExampleList).selected_col
-        selected = self.index.example_ids[col] if col is not None else None
-        self.push_screen(DataMapScreen(self.dynamics_now(), selected), callback=self._map_chosen)
-
-    def _map_chosen(self, example_id: int | None) -> None:
-        if example_id is None or self.index is None:
-            return
-        col = self.index.col_of.get(example_id)
-        if col is None:
-            return
-        examples = self.main.query_one(ExampleList)
-        if col not in self.cols:  # make it visible: clear the filters that hide it
-            self.text_filter, self.status_filter, self.region = "", "all", None
-            self.main.query_one("#filter", Input).value = ""
-            self.refresh_views()
-        examples.select_col(col)
-
-    def action_versions(self) -> None:
-        if self.base_dir is None:
-            self.notify(
-                "Model versions: open a daemon base folder (with models/ or inbox/).",
-                severity="information",
-            )
-            return
-        from evotui.widgets.versions import VersionsScreen
-
-        self.push_screen(VersionsScreen(self.base_dir), callback=self._version_chosen)
-
-    def _version_chosen(self, folder: Path | None) -> None:
-        if folder is not None and Path(folder).is_dir():
-            while isinstance(self.screen, PicksDataset):
-                self.pop_screen()
-            self.open_dataset(Path(folder))
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Stepping, sorting and filtering mean nothing while a dataset or a version is being
-        # chosen (and False keeps their keys out of that screen's footer).
-        if action not in MAIN_ACTIONS:
-            return True
-        from evotui.widgets.versions import VersionsScreen
-
-        return not isinstance(self.screen, PicksDataset | VersionsScreen)
 
     # -- command palette ---------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -677,112 +114,7 @@ class EvotuiApp(App[int]):
             # The help line adds what the title does not say (no repeat), and always the key.
             # The palette reads help as markup: the "[/]" of the filter key closed a tag.
             helptext = f"key {key.label}" + (f" · {more.rstrip(')')}" if more else "")
-            yield SystemCommand(title, escape(helptext), partial(self.run_action, key.action))
-        yield SystemCommand("Example detail", "key Enter", self._palette_detail)
+            yield SystemCommand(title, escape(helptext), partial(self.run_action, key_action(key)))
+        detail = partial(self.run_action, "run_screen('open_example')")
+        yield SystemCommand("Example detail", "key Enter", detail)
         yield from super().get_system_commands(screen)
-
-    def _palette_detail(self) -> None:
-        self.main.query_one(ExampleList).action_choose()
-
-    # -- drawing -----------------------------------------------------------------------------
-    def info_line(self) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
-        view, index = self.view, self.index
-        if index is None or view is None:
-            text.append(f" watching {safe_line(self.target)}", style="dim")
-            if self.training_state:
-                text.append(f" · {self.training_state}", style="italic")
-            return text
-        total = len(index.example_ids)
-        text.append(f" {len(self.cols)}/{total} examples", style="bold")
-        text.append(f" · sort {self.sort}")
-        if self.text_filter:
-            text.append(f" · “{safe_line(self.text_filter)}”", style="bold yellow")
-        if self.status_filter != "all":
-            text.append(f" · only {self.status_filter}", style="bold yellow")
-        if self.region:
-            text.append(f" · {self.region}", style="bold yellow")
-        right = int(view.correct.sum())
-        flipped = int(view.flipped.sum())
-        rose = int(view.loss_rose.sum())
-        text.append(f" · ✓{right} ✗{total - right}", style="dim")
-        # Two notions, each named with its glyph: ↓ right → wrong (r), ▲ loss rose (l).
-        if flipped:
-            text.append(f" · ↓{flipped} flipped", style="bold red")
-        if rose:
-            text.append(f" · ▲{rose} loss rose", style="yellow")
-        if self.training_state:
-            text.append(f" · {self.training_state}", style="italic")
-        return text
-
-    def refresh_views(self) -> None:
-        """The single draw: every widget of the run screen, and the screens that follow it."""
-        if not self.screen_stack:  # shutting down
-            return
-        try:
-            self._draw()
-        except NoMatches:
-            pass  # shutting down: a worker's last message arrived after the widgets went
-
-    def _draw(self) -> None:
-        index = self.index
-        view = None
-        if index is not None and self.current_step is not None:
-            view = step_view(index, self.current_step)
-            if view is None:  # the file went bad under us
-                self.drain_notices()
-                self.current_step = self._nearest(self.current_step)
-                if self.current_step is not None:
-                    view = step_view(index, self.current_step)
-        self.view = view
-        if index is not None:
-            total = len(index.steps())
-            loaded = index.loaded_count()
-            self.progress = f"reading {loaded}/{total}" if loaded < total else ""
-        dataset = index.dataset if index else self.target.name
-        waiting = f"waiting for snapshots in {self.target}"
-        header = self.main.query_one(RunHeader)
-        header.set_state(dataset, view, self.follow, self.progress, waiting)
-        mats = index.matrices_now() if index is not None else None
-        timeline = self.main.query_one(Timeline)
-        key = (index.version if index else -1, self.current_step, timeline.size.width)
-        if key != self._timeline_key:
-            self._timeline_key = key
-            if mats is not None:
-                timeline.set_data(
-                    mats.steps, mats.accuracy, mats.avg_loss, self.current_step, len(index.steps())
-                )
-            else:
-                timeline.set_data([], np.zeros(0), np.zeros(0), None)
-        examples = self.main.query_one(ExampleList)
-        dyn = None
-        if index is not None and view is not None:
-            needs_dyn = self.sort in DYNAMICS_SORTS or self.region is not None
-            dyn = self.dynamics_now() if needs_dyn else None
-            self.cols = order_rows(
-                index, view, self.sort, self.text_filter, self.status_filter, self.region, dyn
-            )
-        else:
-            self.cols = []
-        if view is None and self.training_label and self.training is not None:
-            examples.placeholder = (
-                f"{safe_line(self.training_label)} · log {safe_line(self.log_path or '')}"
-                " · its first snapshot (step 0, untrained) appears here in a few seconds"
-            )
-        elif view is None:
-            examples.placeholder = f"Waiting for snapshots in {safe_line(self.target)} …"
-        elif not index or not index.example_ids:
-            examples.placeholder = "This snapshot has no examples."
-        else:
-            examples.placeholder = "No example matches the filters."
-        examples.set_data(index, view, self.cols, mats, self.sort, dyn)
-        self.main.query_one("#info", Line).update(self.info_line())
-        self.main.query_one("#list-header", Line).update(
-            header_text(examples.scrollable_content_region.width or 80, self.sort)
-        )
-        self.main.query_one(ExamplePreview).set_example(index, view, examples.selected_col)
-        if index is not None and view is not None:
-            state = RunState(index, view, dataset, self.follow, self.progress)
-            for following in self.screen_stack[1:]:
-                if isinstance(following, FollowsRun):
-                    following.follow(state)

@@ -1,5 +1,6 @@
-"""Messages the viewer posts to itself. A burst of file events or of background progress merges
-into one message in the queue (``can_replace``), so a fast writer never floods the UI."""
+"""Messages the run screen's workers post back to it (:mod:`evotui.run_screen`). A burst of file
+events or of background progress merges into one message in the queue (``can_replace``), so a fast
+writer never floods the UI."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ class FilesChanged(Message):
 
 @dataclass
 class IndexProgress(Message):
-    """The background fill read more snapshots (the app reads the index for how many)."""
+    """The background fill read more snapshots (the run screen reads the index for how many)."""
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, IndexProgress)

@@ -1,7 +1,7 @@
 """Watch a folder for snapshot files with watchfiles, as an async iterator of "something changed".
 
-Plain asyncio (no Textual): the app runs :func:`watch_folder` in a worker and posts a message per
-batch. The library's default debounce (1.6 s) is far too slow for a live view; 50 ms batches the
+Plain asyncio (no Textual): the run screen runs :func:`watch_folder` in a worker and posts a message
+per batch. The library's default debounce (1.6 s) is far too slow for a live view; 50 ms batches the
 temp-file + rename of one atomic write into one event and still lands well inside a frame budget.
 ``poll=True`` forces polling, for network file systems where inotify never fires.
 """

@@ -43,24 +43,24 @@ async def shoot(run: Path, out: Path) -> None:
     app = EvotuiApp(run)
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(500):
-            index = app.index
+            index = app.main.index
             # view: the run is listed and on screen (a worker reads it); then every file read
-            if index is not None and app.view is not None and not index.pending():
+            if index is not None and app.main.view is not None and not index.pending():
                 break
             await pilot.pause(0.02)
         await pilot.pause(0.3)
         # Show a run in progress: a step with some examples still wrong, one highlighted.
-        index = app.index
-        assert index is not None and app.view is not None
+        index = app.main.index
+        assert index is not None and app.main.view is not None
         steps = index.steps()
         loaded = [s for s in steps if index.loaded(s) is not None]
         target = next((s for s in loaded if index.data[s].accuracy >= 0.6), steps[-1])
-        app.go_to(steps.index(target), follow=False)
+        app.main.go_to(steps.index(target), follow=False)
         await pilot.pause(0.2)
-        view = app.view
+        view = app.main.view
         # A wrong one, so the detail shows a diff (regressed ones first: the interesting case).
-        wrong = [c for c in app.cols if view.status[c] == dynamics.REGRESSED]
-        wrong += [c for c in app.cols if not view.correct[c] and c not in wrong]
+        wrong = [c for c in app.main.cols if view.status[c] == dynamics.REGRESSED]
+        wrong += [c for c in app.main.cols if not view.correct[c] and c not in wrong]
         if wrong:
             app.main.query_one(ExampleList).select_col(wrong[0])
         await pilot.pause(0.2)

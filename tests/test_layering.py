@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VIEWER_MODULES = [
     "evotui.cli",
     "evotui.app",
+    "evotui.run_screen",
     "evotui.index",
     "evotui.run",
     "evotui.dynamics",

@@ -162,21 +162,23 @@ async def test_the_viewer_shows_and_exports_the_same(
 
     app = EvotuiApp(odd)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.index is not None and not app.index.pending())
-        assert app.index.loaded_count() == 3
-        await wait_for(pilot, lambda: app.current_step == 20)
-        assert app.index.steps() == EXPECTED_STEPS
+        run = app.main
+        # The view first: before the open worker's scan, the index has nothing pending either.
+        await wait_for(pilot, lambda: run.view is not None and not run.index.pending())
+        assert app.main.index.loaded_count() == 3
+        await wait_for(pilot, lambda: app.main.current_step == 20)
+        assert app.main.index.steps() == EXPECTED_STEPS
         for position, step in enumerate(EXPECTED_STEPS):
-            app.go_to(position, follow=False)
-            await wait_for(pilot, lambda s=step: app.current_step == s)
-            app.action_export("csv")
+            app.main.go_to(position, follow=False)
+            await wait_for(pilot, lambda s=step: app.main.current_step == s)
+            app.main.action_export("csv")
             path = out_dir / f"evotui-odd-step{step:06d}.csv"
             await wait_for(pilot, path.exists)
             lines = path.read_bytes().splitlines(keepends=True)
             assert lines[0] == header
-            data = app.index.loaded(step)
-            listed = [c for c in app.cols if c < len(data.present) and data.present[c]]
-            shown = [(step, app.index.example_ids[c]) for c in listed]
+            data = app.main.index.loaded(step)
+            listed = [c for c in app.main.cols if c < len(data.present) and data.present[c]]
+            shown = [(step, app.main.index.example_ids[c]) for c in listed]
             assert len(shown) == len({k for k in by_key if k[0] == step})
             assert lines[1:] == [by_key[key] for key in shown]  # byte for byte
         assert app.is_running
@@ -236,7 +238,7 @@ async def test_the_viewer_on_an_unreadable_folder_says_so(
             return any("Permission denied" in str(n.message) for n in app._notifications)
 
         await wait_for(pilot, told)
-        assert app.is_running and app.view is None
+        assert app.is_running and app.main.view is None
 
 
 def test_the_measures_travel_through_the_reader_the_cache_and_the_export(tmp_path: Path) -> None:

@@ -56,19 +56,19 @@ def regress_run(tmp_path: Path) -> Path:
 async def test_flipped_and_loss_rose_are_apart(regress_run: Path) -> None:
     app = EvotuiApp(regress_run)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.view is not None and app.view.step == 20)
+        await wait_for(pilot, lambda: app.main.view is not None and app.main.view.step == 20)
         # Both snapshots read (the previous one is what the changes are measured against).
-        await wait_for(pilot, lambda: not app.index.pending() and app.view.flipped.any())
-        ids = app.index.example_ids
-        assert [ids[c] for c in range(len(ids)) if app.view.flipped[c]] == [0, 3]
-        assert [ids[c] for c in range(len(ids)) if app.view.loss_rose[c]] == [1, 3]
+        await wait_for(pilot, lambda: not app.main.index.pending() and app.main.view.flipped.any())
+        ids = app.main.index.example_ids
+        assert [ids[c] for c in range(len(ids)) if app.main.view.flipped[c]] == [0, 3]
+        assert [ids[c] for c in range(len(ids)) if app.main.view.loss_rose[c]] == [1, 3]
         info = await shown(pilot, app)
         assert "↓2 flipped" in info and "▲2 loss rose" in info
         await pilot.press("r")
-        assert sorted(ids[c] for c in app.cols) == [0, 3]  # only right → wrong, never a ✓ row
-        assert not any(app.view.correct[c] for c in app.cols)
+        assert sorted(ids[c] for c in app.main.cols) == [0, 3]  # only right → wrong, never a ✓ row
+        assert not any(app.main.view.correct[c] for c in app.main.cols)
         await pilot.press("r", "l")
-        assert sorted(ids[c] for c in app.cols) == [1, 3]
+        assert sorted(ids[c] for c in app.main.cols) == [1, 3]
         text = await shown(pilot, app)
         assert "▲" in text.split("loss rose")[-1]  # the ▲ glyph in the rows, not only the count
 
@@ -94,7 +94,7 @@ def test_export_has_flipped_and_loss_rose_columns(
 async def test_rows_show_expected_and_output_with_the_diff(regress_run: Path) -> None:
     app = EvotuiApp(regress_run)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.view is not None and app.view.step == 20)
+        await wait_for(pilot, lambda: app.main.view is not None and app.main.view.step == 20)
         text = await shown(pilot, app)
         header = next(line for line in text.splitlines() if " input " in line)
         for title in ("id", "input", "expected", "output", "loss", "Δ", "history"):
@@ -105,7 +105,7 @@ async def test_rows_show_expected_and_output_with_the_diff(regress_run: Path) ->
         # the model added struck in its output.
         pieces = diff_output("hello world", "hello there")
         examples = app.main.query_one(ExampleList)
-        expected, output = examples._diffed(app.index.col_of[3])
+        expected, output = examples._diffed(app.main.index.col_of[3])
         missing = "".join(p.text for p in pieces if p.kind == "missing")
         extra = "".join(p.text for p in pieces if p.kind == "extra")
         assert "".join(expected.plain[s.start : s.end] for s in expected.spans) == missing
@@ -128,14 +128,14 @@ def test_columns_give_way_output_last() -> None:
 async def test_sort_starts_at_the_top_and_shows_its_key(regress_run: Path) -> None:
     app = EvotuiApp(regress_run)
     async with app.run_test(size=(100, 16)) as pilot:
-        await wait_for(pilot, lambda: app.view is not None and app.view.step == 20)
+        await wait_for(pilot, lambda: app.main.view is not None and app.main.view.step == 20)
         examples = app.main.query_one(ExampleList)
         await pilot.press(*["down"] * 12)
         assert examples.cursor == 12 and examples.scroll_offset.y > 0
         await pilot.press("s")  # loss
-        assert app.sort == "loss" and examples.cursor == 0 and examples.scroll_offset.y == 0
+        assert app.main.sort == "loss" and examples.cursor == 0 and examples.scroll_offset.y == 0
         await pilot.press("s", "s")  # forgetting: the count is a column
-        assert app.sort == "forgetting"
+        assert app.main.sort == "forgetting"
         text = await shown(pilot, app)
         assert "forgot" in next(line for line in text.splitlines() if " input " in line)
 
@@ -143,19 +143,19 @@ async def test_sort_starts_at_the_top_and_shows_its_key(regress_run: Path) -> No
 async def test_filters_keep_the_highlighted_example(regress_run: Path) -> None:
     app = EvotuiApp(regress_run)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(pilot, lambda: app.view is not None and app.view.step == 20)
+        await wait_for(pilot, lambda: app.main.view is not None and app.main.view.step == 20)
         examples = app.main.query_one(ExampleList)
         await pilot.press("down", "down", "down", "down", "down")
         chosen = examples.selected_col
         await pilot.press("slash")
         await pilot.pause()
         await pilot.press(*"number 1")  # 1, 10, 11, ...: the highlighted #5 is not listed
-        await wait_for(pilot, lambda: app.text_filter == "number 1")
-        assert chosen not in app.cols
+        await wait_for(pilot, lambda: app.main.text_filter == "number 1")
+        assert chosen not in app.main.cols
         await pilot.press("escape")
-        assert app.text_filter == "" and examples.selected_col == chosen
+        assert app.main.text_filter == "" and examples.selected_col == chosen
         await pilot.press("w", "w")  # right only: #5 is right, so it stays highlighted
-        assert app.status_filter == "right" and examples.selected_col == chosen
+        assert app.main.status_filter == "right" and examples.selected_col == chosen
 
 
 async def test_80x24_lists_at_least_12_rows(tmp_path: Path) -> None:
@@ -165,7 +165,7 @@ async def test_80x24_lists_at_least_12_rows(tmp_path: Path) -> None:
     write_synthetic_run(folder, [0, 10, 25, 50, 100, 250], 30, total_steps=250)
     app = EvotuiApp(folder)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.view is not None and not app.index.pending())
+        await wait_for(pilot, lambda: app.main.view is not None and not app.main.index.pending())
         await pilot.pause(0.2)
         examples = app.main.query_one(ExampleList)
         assert examples.scrollable_content_region.height >= 12
@@ -182,7 +182,7 @@ async def test_t_toggles_the_timeline_between_log_and_linear(tmp_path: Path) -> 
     app = EvotuiApp(folder)
     async with app.run_test(size=(100, 30)) as pilot:
         timeline = app.main.query_one(Timeline)
-        await wait_for(pilot, lambda: timeline.plot is not None and not app.index.pending())
+        await wait_for(pilot, lambda: timeline.plot is not None and not app.main.index.pending())
         assert "step (log)" in await shown(pilot, app)  # a log schedule: log x by default
         await pilot.press("t")
         assert timeline.plot.log_axis is False
@@ -204,12 +204,14 @@ async def test_esc_from_a_run_opened_through_the_chooser_returns_to_it(tmp_path:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ChooserScreen))
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.view is not None)
+        await wait_for(pilot, lambda: app.main.view is not None)
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, ChooserScreen))
         assert "first  2 snapshots" in await shown(pilot, app)
         await pilot.press("down", "enter")
-        await wait_for(pilot, lambda: app.view is not None and app.index.dataset == "first")
+        await wait_for(
+            pilot, lambda: app.main.view is not None and app.main.index.dataset == "first"
+        )
         assert app.is_running
 
 
@@ -222,7 +224,7 @@ async def test_versions_footer_shows_its_own_keys_and_palette_has_keys(tmp_path:
     write_synthetic_run(base / "data" / "evolution_snapshots" / "arith", [0, 10], 4)
     app = EvotuiApp(base)
     async with app.run_test(size=(100, 24)) as pilot:
-        await wait_for(pilot, lambda: app.view is not None)
+        await wait_for(pilot, lambda: app.main.view is not None)
         commands = list(app.get_system_commands(app.screen))
         ours = [c for c in commands if c.help.startswith("key ")]
         assert len(ours) >= 15

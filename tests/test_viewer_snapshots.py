@@ -38,12 +38,12 @@ async def settled(pilot: Pilot) -> None:
     app = pilot.app
     assert isinstance(app, EvotuiApp)
     for _ in range(250):
-        index = app.index
+        index = app.main.index
         if (
             index is not None
-            and app.view is not None  # the run is listed and on screen (read by a worker)
+            and app.main.view is not None  # the run is listed and on screen (read by a worker)
             and not index.pending()
-            and not app.progress
+            and not app.main.progress
             and app.main.query_one("#timeline").plot is not None
         ):
             break

@@ -102,7 +102,7 @@ async def test_detail_shows_token_figures_read_off_the_ui_thread(
     monkeypatch.setattr(tokens, "read_token_figures", recording)
     app = EvotuiApp(token_run)
     async with app.run_test(size=(100, 40)) as pilot:
-        await wait_for(pilot, lambda: app.view is not None and app.view.step == 10)
+        await wait_for(pilot, lambda: app.main.view is not None and app.main.view.step == 10)
         await pilot.press("enter")
         assert isinstance(app.screen, DetailScreen)
         await wait_for(pilot, lambda: app.screen._tokens is not None)
@@ -113,7 +113,7 @@ async def test_detail_shows_token_figures_read_off_the_ui_thread(
         assert "margin -0.40" in text and "teacher-forced accuracy 50%" in text
         assert "at character 1" in text  # the text's own first divergence
         await pilot.press("n")  # an example without per-token fields: nothing about tokens
-        await wait_for(pilot, lambda: app.screen.col == app.cols[1])
+        await wait_for(pilot, lambda: app.screen.col == app.main.cols[1])
         await pilot.pause(0.3)
         text = await shown(pilot, app)
         assert "token loss" not in text and "gold rank" not in text

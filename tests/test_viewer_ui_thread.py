@@ -57,15 +57,17 @@ async def _drive(folder: Path, reads_on: list[str], tmp_path: Path) -> EvotuiApp
     ui = threading.current_thread().name
     app = EvotuiApp(folder)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.view is not None, timeout=30)
+        await wait_for(pilot, lambda: app.main.view is not None, timeout=30)
         await pilot.press("enter")  # open an example while the rest is still being read
         assert isinstance(app.screen, DetailScreen)
         await pilot.press("home")  # the first step: not read yet
-        await wait_for(pilot, lambda: app.current_step == 0, timeout=30)
+        await wait_for(pilot, lambda: app.main.current_step == 0, timeout=30)
         await pilot.press("right", "right", "n", "left")
-        await wait_for(pilot, lambda: app.current_step == 1, timeout=30)
+        await wait_for(pilot, lambda: app.main.current_step == 1, timeout=30)
         await pilot.press("end")
-        await wait_for(pilot, lambda: app.current_step == app.index.steps()[-1], timeout=30)
+        await wait_for(
+            pilot, lambda: app.main.current_step == app.main.index.steps()[-1], timeout=30
+        )
         table = app.screen.query_one(HistoryTable)
         assert 0 < table.row_count <= HISTORY_ROWS
         await pilot.press("escape", "x")

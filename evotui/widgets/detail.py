@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.table import Table
@@ -11,6 +12,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Static
 
 from evotui.diff import counts, diff_output
@@ -23,11 +25,14 @@ from evotui.widgets.header import RunHeader
 from evotui.widgets.preview import example_summary
 from evotui.widgets.render import diff_text, fmt_loss, legend, visible
 
+if TYPE_CHECKING:
+    from evotui.run_screen import RunScreen
+
 HISTORY_ROWS = 200
 
 
 class HistoryTable(DataTable, inherit_bindings=False):
-    """Rows only move up and down: ←/→ belong to the app (previous/next snapshot)."""
+    """Rows only move up and down: ←/→ belong to the run (previous/next snapshot)."""
 
     BINDINGS = [
         Binding("up", "cursor_up", "Up", show=False),
@@ -130,23 +135,24 @@ def detail_body(
 
 
 class DetailScreen(FollowsRun):
-    """Follows the app's current step: ←/→ still move through snapshots while it is open."""
+    """The example open on the run screen, at the run screen's current step: it follows the run's
+    state, so ←/→ still move through snapshots and n / p through the listed examples."""
 
     BINDINGS = [
         Binding("escape,enter,backspace", "app.pop_screen", "Back"),
-        Binding("n", "app.next_example", "Next example"),
-        Binding("p", "app.prev_example", "Prev example"),
+        Binding("n", "app.run_screen('next_example')", "Next example"),
+        Binding("p", "app.run_screen('prev_example')", "Prev example"),
     ]
 
-    def __init__(self, col: int) -> None:
-        super().__init__()
-        self.col = col
+    def __init__(self, run: RunScreen) -> None:
+        super().__init__(run)
+        self.col: int | None = None  # the example shown (a column of the run's index)
         # What the table shows (column, window, rows): it is rebuilt only when that changes.
         self._history_key: tuple[object, ...] | None = None
         # The per-token figures of (column, step), read from the file by a worker.
         self._tokens_key: tuple[int, int] | None = None
         self._tokens: TokenFigures | None = None
-        self._last: tuple[RunIndex, StepView] | None = None
+        self._last: tuple[RunIndex, StepView, int] | None = None
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="detail-header")
@@ -163,17 +169,22 @@ class DetailScreen(FollowsRun):
         table.add_column("loss", key="loss")
         table.add_column("sim", key="sim")
         table.add_column("output", key="output")
-        self.app.call_later(self.app.refresh_views)  # type: ignore[attr-defined]
         table.focus()
+        # FollowsRun.on_mount runs next (Textual calls the subclass's handler first): it draws
+        # the run's state into the columns made here.
 
     def follow(self, state: RunState) -> None:
-        self.show(state.index, state.view, self.col, state.dataset, state.follow, state.progress)
+        if state.example is None or state.example >= len(state.index.example_ids):
+            return
+        self.show(
+            state.index, state.view, state.example, state.dataset, state.follow, state.progress
+        )
 
     def show(
         self, index: RunIndex, view: StepView, col: int, dataset: str, follow: bool, progress: str
     ) -> None:
         self.col = col
-        self._last = (index, view)
+        self._last = (index, view, col)
         key = (col, view.step)
         if key != self._tokens_key:
             self._tokens_key, self._tokens = key, None
@@ -187,8 +198,8 @@ class DetailScreen(FollowsRun):
     def _draw_body(self) -> None:
         if self._last is None:
             return
-        index, view = self._last
-        body = detail_body(index, view, self.col, self._tokens)
+        index, view, col = self._last
+        body = detail_body(index, view, col, self._tokens)
         self.query_one("#detail-body", Static).update(body)
 
     @work(thread=True, exclusive=True, group="tokens")
@@ -203,7 +214,10 @@ class DetailScreen(FollowsRun):
         if key != self._tokens_key or not self.is_attached:
             return
         self._tokens = figures
-        self._draw_body()
+        try:
+            self._draw_body()
+        except NoMatches:
+            pass  # closing: the worker's answer came after the widgets went
 
     def _fill_history(self, index: RunIndex, view: StepView, col: int) -> None:
         table = self.query_one(HistoryTable)

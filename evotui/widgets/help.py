@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from evotui.dynamics import REGRESSION_LOSS_MARGIN
+from evotui.keys import help_keys
 from evotui.widgets.render import STATUS_GLYPHS, STATUS_HELP, legend
 
 
@@ -70,14 +71,12 @@ CHART_HELP: tuple[tuple[str, str], ...] = (
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark,enter", "app.pop_screen", "Close")]
+    """Every key from the key table (:func:`evotui.keys.help_keys`), the glyphs and the columns."""
 
-    def __init__(self, keys: Sequence[tuple[str, str]]) -> None:
-        super().__init__()
-        self.keys = keys
+    BINDINGS = [Binding("escape,q,question_mark,enter", "app.pop_screen", "Close")]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
             yield Static(Text("Keys", style="bold"))
-            yield Static(help_table(self.keys))
+            yield Static(help_table(help_keys()))
             yield Static(Text("Esc or ? closes · Ctrl+P opens the command palette", style="dim"))

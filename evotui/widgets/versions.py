@@ -1,7 +1,8 @@
 """The version history of a daemon base folder as a screen: metrics per version, Enter to open one.
 
-``VersionsScreen(base_dir)`` is a ``Screen[Path | None]``: Enter dismisses it with the selected
-version's snapshot folder (the viewer then opens that run), Escape dismisses it with None.
+``VersionsScreen(base_dir)`` picks a folder (:class:`evotui.widgets.base.PicksFolder`): Enter
+dismisses it with the selected version's snapshot folder (the viewer then opens that run), Escape
+dismisses it with None.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from evotui.errors import EvotuiError
 from evotui.text import safe_line, safe_message
 from evotui.versions import VersionStore
+from evotui.widgets.base import PicksFolder
 
 COLUMNS = ("version", "parent", "dataset", "steps", "acc", "loss", "created", "")
 
@@ -38,7 +39,7 @@ def _loss(value: object) -> str:
     return "-" if number is None else f"{number:.3f}"
 
 
-class VersionsScreen(Screen[Path | None]):
+class VersionsScreen(PicksFolder):
     """Every version with its metrics; newest first, since that is what a person looks for."""
 
     BINDINGS = [

@@ -182,14 +182,18 @@ def test_the_viewer_survives_bad_snapshots(kind: str | None, tmp_path: Path) -> 
         app = EvotuiApp(run)
         async with app.run_test(size=(100, 30)) as pilot:
             for _ in range(200):
-                if app.view is not None and app.index is not None and not app.index.pending():
+                if (
+                    app.main.view is not None
+                    and app.main.index is not None
+                    and not app.main.index.pending()
+                ):
                     break
                 await pilot.pause(0.02)
             await pilot.pause(0.2)
             await pilot.press("enter")
             await pilot.pause(0.2)
             shot = app.export_screenshot()
-            step = app.view.step if app.view is not None else None
+            step = app.main.view.step if app.main.view is not None else None
             await pilot.press("escape", "q")
         return shot, step
 

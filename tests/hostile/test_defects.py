@@ -122,7 +122,7 @@ def test_1_detail_and_lists_in_the_viewer_show_escapes(tmp_path: Path) -> None:
         # 40 rows: the preview with the full texts (list cells cut them) shows from 32 rows up.
         async with app.run_test(size=(100, 40)) as pilot:
             for _ in range(200):
-                if app.view is not None:
+                if app.main.view is not None:
                     break
                 await pilot.pause(0.02)
             await pilot.pause(0.2)
