@@ -99,10 +99,12 @@ async def _app(mode: str, folder: Path, total: int) -> dict[str, float]:
     start = time.perf_counter()
     app = EvotuiApp(folder)
     async with app.run_test(size=(100, 30)) as pilot:
-        while app.view is None:
+        while app.main.view is None:
             await pilot.pause(0.005)
         if mode == "viewer":
-            while app.index is None or app.index.loaded_count() < total or app.progress:
+            while (
+                app.main.index is None or app.main.index.loaded_count() < total or app.main.progress
+            ):
                 await pilot.pause(0.01)
         await pilot.pause(0)
         return {"seconds": time.perf_counter() - start, "peak_mb": _peak_mb()}

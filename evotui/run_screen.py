@@ -55,8 +55,10 @@ from evotui.widgets.header import Line, RunHeader
 from evotui.widgets.preview import ExamplePreview
 from evotui.widgets.timeline import Timeline
 
-# How often the background fill reports progress (each report redraws the timeline and list).
+# How often the background fill reports progress (each report redraws the timeline and list):
+# first after PROGRESS_EVERY_S, then at doubling intervals up to PROGRESS_EVERY_MAX_S.
 PROGRESS_EVERY_S = 0.3
+PROGRESS_EVERY_MAX_S = 2.0
 FIRST_PAINT_WAIT_S = 2.0
 WATCH_SETTLE_S = 0.6
 # More changed files than this in one batch (a whole run copied in): rescan the folder instead.
@@ -298,13 +300,17 @@ class RunScreen(Screen[None]):
     def _fill_index(self, index: RunIndex) -> None:
         worker = get_current_worker()
         last = time.monotonic()
+        every = PROGRESS_EVERY_S
         for step in index.pending():
             if worker.is_cancelled or index is not self.index:
                 return
             index.ingest(step)
-            if time.monotonic() - last >= PROGRESS_EVERY_S:
+            if time.monotonic() - last >= every:
                 index.matrices()  # built here, not on the UI thread
                 last = time.monotonic()
+                # Each report redraws the plot and the list on the UI thread, which then holds
+                # the GIL this read needs: report soon, then less and less often.
+                every = min(every * 2, PROGRESS_EVERY_MAX_S)
                 self.post_message(IndexProgress())
         index.matrices()
         self.post_message(IndexProgress())
