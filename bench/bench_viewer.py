@@ -13,6 +13,7 @@ every few milliseconds, which adds the same small delay to both sides.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import statistics
@@ -166,7 +167,14 @@ def main() -> int:
     bare = [sys.executable, str(bare_file)]
     header = f"step {latest} ({len(steps)}/{len(steps)})"
 
-    baseline = ["env", f"PYTHONPATH={Path(args.baseline).resolve()}", *viewer]
+    baseline = ["env", f"PYTHONPATH={Path(args.baseline or '.').resolve()}", *viewer]
+    # An installed package is byte-compiled at install (pip does it), as Textual here is; a
+    # checkout under PYTHONDONTWRITEBYTECODE=1 would recompile evotui on every launch instead.
+    packages = [Path(__file__).resolve().parents[1] / "evotui"]
+    if args.baseline:
+        packages.append(Path(args.baseline).resolve() / "evotui")
+    for package in packages:
+        compileall.compile_dir(package, quiet=1)
     launch_viewer: list[float] = []
     launch_bare: list[float] = []
     launch_baseline: list[float] = []
