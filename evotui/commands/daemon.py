@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 
 from evotui.commands.train import (
-    TRACKING,
+    add_tracking_flags,
     model_arg,
     positive_int,
-    seed_int,
     tracking_from_args,
     user_path,
 )
@@ -35,26 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="model of the first training (name or path; default: the embedded "
         "tiny model); later files start from the latest version",
     )
-    parser.add_argument(
-        "--seed",
-        type=seed_int,
-        default=TRACKING.seed,
-        metavar="S",
-        help=f"random seed ({TRACKING.seed})",
-    )
-    parser.add_argument(
-        "--max-examples",
-        type=positive_int,
-        default=TRACKING.max_examples,
-        metavar="N",
-        help=f"examples tracked in each snapshot ({TRACKING.max_examples})",
-    )
-    parser.add_argument(
-        "--schedule",
-        default=TRACKING.schedule.describe(),
-        metavar="SPEC",
-        help='snapshot steps: "default", "every:N" or "0,10,50"',
-    )
+    add_tracking_flags(parser)
     parser.add_argument(
         "--poll",
         action="store_true",

@@ -71,9 +71,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--steps", type=positive_int, default=300, help="optimizer steps (300)")
     parser.add_argument(
-        "--seed", type=seed_int, default=TRACKING.seed, help=f"random seed ({TRACKING.seed})"
-    )
-    parser.add_argument(
         "--snapshots-dir",
         type=user_path,
         default=TRACKING.snapshots_dir,
@@ -87,20 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="save the final model and tokenizer here (save_pretrained, safetensors)",
     )
-    parser.add_argument(
-        "--max-examples",
-        type=positive_int,
-        default=TRACKING.max_examples,
-        metavar="N",
-        help=f"track at most N examples ({TRACKING.max_examples})",
-    )
-    parser.add_argument(
-        "--schedule",
-        default=TRACKING.schedule.describe(),
-        metavar="SPEC",
-        help="'default' (0,10,25,50,100,250,...), 'every:N', or a list like '0,10,50'; "
-        "the final step is always captured",
-    )
+    add_tracking_flags(parser)
     parser.add_argument("--no-track", action="store_true", help="train without snapshots")
     parser.add_argument(
         "--learning-rate",
@@ -118,6 +102,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dataset-name", default=None, help="dataset name (default: file stem)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_tracking_flags(parser: argparse.ArgumentParser) -> None:
+    """The tracking flags ``evotui train`` and ``evotui daemon`` share, with TrackingConfig's
+    defaults."""
+    parser.add_argument(
+        "--seed", type=seed_int, default=TRACKING.seed, help=f"random seed ({TRACKING.seed})"
+    )
+    parser.add_argument(
+        "--max-examples",
+        type=positive_int,
+        default=TRACKING.max_examples,
+        metavar="N",
+        help=f"track at most N examples in each snapshot ({TRACKING.max_examples})",
+    )
+    parser.add_argument(
+        "--schedule",
+        default=TRACKING.schedule.describe(),
+        metavar="SPEC",
+        help="'default' (0,10,25,50,100,250,...), 'every:N', or a list like '0,10,50'; "
+        "the final step is always captured",
+    )
 
 
 def tracking_from_args(args: argparse.Namespace) -> TrackingConfig:
