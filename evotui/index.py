@@ -86,7 +86,11 @@ class ScanResult:
 @dataclass(slots=True)
 class StepData:
     """One snapshot, as columns by example column (``RunIndex.example_ids``); dense arrays are as
-    long as the index had columns when the file was read (later columns: absent)."""
+    long as the index had columns when the file was read (later columns: absent).
+
+    The arrays are read-only: an all-NaN measure and an all-present row are one array shared by
+    every snapshot, and the cache's arrays are views of its bytes. Copy before writing.
+    """
 
     step: int  # the file's training_step
     path: str

@@ -163,7 +163,7 @@ class Run:
         return [row.avg_loss for row in self._rows]
 
     def step_data(self, step: int) -> StepData:
-        """The columns of the snapshot at ``step``; KeyError if there is none."""
+        """The columns of the snapshot at ``step`` (read-only arrays); KeyError if there is none."""
         try:
             return self.index.data[step]
         except KeyError:

@@ -49,7 +49,7 @@ from evotui.view import (
     run_dynamics,
     step_view,
 )
-from evotui.widgets.base import PicksDataset, RunState
+from evotui.widgets.base import FollowsRun, PicksDataset, RunState
 from evotui.widgets.example_list import ExampleList, header_text
 from evotui.widgets.header import Line, RunHeader
 from evotui.widgets.preview import ExamplePreview
@@ -202,6 +202,8 @@ class RunScreen(Screen[None]):
             self.open_dataset(folder)
 
     def open_dataset(self, folder: Path) -> None:
+        if any(isinstance(screen, FollowsRun) for screen in self.app.screen_stack):
+            self._to_top()  # a detail of the old run would go on showing it
         index = RunIndex(folder)
         self.index = index
         self._dyn = None
@@ -664,8 +666,7 @@ class RunScreen(Screen[None]):
 
     def _version_chosen(self, folder: Path | None) -> None:
         if folder is not None and Path(folder).is_dir():
-            while isinstance(self.app.screen, PicksDataset):
-                self.app.pop_screen()
+            self._to_top()  # the chooser or a detail of the run left behind
             self.open_dataset(Path(folder))
 
     # -- drawing -----------------------------------------------------------------------------

@@ -258,3 +258,46 @@ def test_a_file_is_the_step_it_holds_and_a_copy_is_a_duplicate(run: Path) -> Non
     assert "a second snapshot for step 40" in notices[0].problem
     steps = [row.step for row in index.history(index.example_ids[0])]
     assert steps == [0, 10, 20, 30, 40]
+
+
+def test_a_snapshot_decodes_every_measure_and_shares_what_is_empty(tmp_path: Path) -> None:
+    """decode_snapshot names the measures one by one (fast): they must be exactly MEASURES, in
+    order, or export and summary miss one; null-throughout columns share one read-only array."""
+    from evotui.snapshot import MEASURES, read_columns
+
+    rows = [
+        {
+            "example_id": i,
+            "input": "q",
+            "expected_output": "a",
+            "model_output": "a",
+            "loss": 0.1,
+            "similarity": 1.0,
+            "exact_match": True,
+            # first_divergence is an index (an int); the others are floats
+            **{
+                name: k + i if name == "first_divergence" else float(k + i)
+                for k, name in enumerate(MEASURES)
+            },
+        }
+        for i in range(2)
+    ]
+    path = write_json_atomic(tmp_path / snapshot_filename(0), build_snapshot("m", 0, rows))
+    cols = read_columns(path)
+    assert tuple(cols.measures) == MEASURES
+    assert [cols.measures[name].tolist() for name in MEASURES] == [
+        [float(k), float(k + 1)] for k in range(len(MEASURES))
+    ]
+    for row in rows:
+        for name in MEASURES:
+            del row[name]
+    write_json_atomic(tmp_path / snapshot_filename(1), build_snapshot("m", 1, rows))
+    write_json_atomic(tmp_path / snapshot_filename(2), build_snapshot("m", 2, rows))
+    older, newer = (
+        read_columns(tmp_path / snapshot_filename(1)),
+        read_columns(tmp_path / snapshot_filename(2)),
+    )
+    assert np.isnan(older.measures["margin"]).all()
+    assert older.measures["margin"] is newer.measures["margin"]
+    with pytest.raises(ValueError):
+        older.measures["margin"][0] = 1.0  # shared: written by no one

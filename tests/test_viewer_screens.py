@@ -123,3 +123,21 @@ async def test_the_watcher_starts_once_the_first_screen_is_drawn(
         assert shown_when_started == [True]
         add_snapshot(folder, 20)
         await wait_for(pilot, lambda: app.main.current_step == 20)
+
+
+async def test_opening_another_run_closes_a_detail_of_the_old_one(tmp_path: Path) -> None:
+    """A detail follows the run screen's state; once another run is opened (a version chosen
+    from the detail with `v`), the old example it shows means nothing: it is closed."""
+    first, second = tmp_path / "arith", tmp_path / "other"
+    write_synthetic_run(first, [0, 10, 20, 30], 10, total_steps=40)
+    write_synthetic_run(second, [0, 5], 10, total_steps=40)
+    app = EvotuiApp(first)
+    async with app.run_test(size=SIZE) as pilot:
+        run = app.main
+        await wait_for(pilot, lambda: run.view is not None and not run.index.pending())
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailScreen)
+        run._version_chosen(second)
+        await wait_for(pilot, lambda: run.view is not None and run.view.step == 5)
+        assert app.screen is run
+        assert "step 5 (2/2)" in await shown(pilot, app)

@@ -159,7 +159,8 @@ def score_and_decode(
         best_other = torch.where(top.indices[:, 0] == gold, top.values[:, 1], top.values[:, 0])
         greedy = picked.argmax(-1)  # argmax, as greedy decoding breaks ties
         margin = gold_logit - best_other
-        prob = torch.exp(-nll.double())
+        # float64 on the CPU: some accelerators (Apple's MPS) have no float64.
+        prob = torch.exp(-nll.detach().cpu().double())
         per_row: list[list[tuple[float, int, float, int, float]]] = [[] for _ in range(count)]
         for owner, values in zip(
             rows_idx,
