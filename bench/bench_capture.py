@@ -2,6 +2,7 @@
 
     python bench/bench_capture.py                  # tiny default + GPT-2-small-sized random model
     python bench/bench_capture.py --models tiny    # just the tiny one (seconds)
+    python bench/bench_capture.py --device cuda    # on a GPU machine
 
 For each model, in one process, interleaved, best (and median) of --repeats runs:
 
@@ -73,9 +74,20 @@ def build_bench_tokenizer() -> Any:
     return tokenizer
 
 
-def build_model(name: str, tokenizer: Any) -> Any:
-    if name == "tiny":
-        return build_tiny_model(seed=0)
+def build_model(name: str, tokenizer: Any, device: str = "cpu") -> Any:
+    """The tiny default or GPT-2-small's shape, on ``device`` (``cuda`` on a GPU machine)."""
+    if name != "tiny":
+        return _gpt2_small(tokenizer).to(device)
+    return build_tiny_model(seed=0).to(device)
+
+
+def sync(model: Any) -> None:
+    """Wait for the device (CUDA kernels run asynchronously: a timer must not stop before)."""
+    if next(model.parameters()).device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _gpt2_small(tokenizer: Any) -> Any:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     # GPT-2 small's shape (124M parameters, 50257-way output), random weights, byte tokenizer.
@@ -105,6 +117,8 @@ def floor_fn(engine: CaptureEngine, model: Any) -> Callable[[], int]:
     for row, prompt in enumerate(engine.prompt_ids):
         pids[row, pwidth - len(prompt) :] = torch.tensor(prompt)
         pmask[row, pwidth - len(prompt) :] = 1
+    device = next(model.parameters()).device
+    ids, mask, pids, pmask = ids.to(device), mask.to(device), pids.to(device), pmask.to(device)
     config = GenerationConfig(
         max_new_tokens=engine.max_new_tokens,
         do_sample=False,
@@ -118,6 +132,7 @@ def floor_fn(engine: CaptureEngine, model: Any) -> Callable[[], int]:
         with torch.inference_mode():
             model(input_ids=ids, attention_mask=mask, use_cache=False)
             out = model.generate(input_ids=pids, attention_mask=pmask, generation_config=config)
+        sync(model)
         return out.shape[1] - pwidth  # tokens generated (greedy: the same every call)
 
     return run
@@ -148,7 +163,10 @@ def trl_fn(
 
     prompts = [t.prompt for t in engine.tracked]
     args = TrainingArguments(
-        output_dir=scratch, report_to="none", use_cpu=True, per_device_eval_batch_size=len(prompts)
+        output_dir=scratch,
+        report_to="none",
+        use_cpu=next(model.parameters()).device.type == "cpu",
+        per_device_eval_batch_size=len(prompts),
     )
     trainer = Trainer(
         model=model, args=args, processing_class=tokenizer, eval_dataset=_Prompts(prompts)
@@ -187,9 +205,10 @@ def bench_model(
     loop_sample: int,
     use_trl: bool,
     phases: bool = True,
+    device: str = "cpu",
 ) -> None:
     tokenizer = build_tokenizer() if name == "tiny" else build_bench_tokenizer()
-    model = build_model(name, tokenizer)
+    model = build_model(name, tokenizer, device)
     params = sum(p.numel() for p in model.parameters()) / 1e6
     tracked = select_tracked(make_examples(count), max_examples=count)
     with tempfile.TemporaryDirectory() as scratch:
@@ -293,6 +312,7 @@ def main() -> None:
     )
     parser.add_argument("--no-trl", action="store_true")
     parser.add_argument("--no-phases", action="store_true", help="skip the early/late rows")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine")
     parser.add_argument("--trl-path", default=None, help="a folder holding trl (pip --target)")
     args = parser.parse_args()
     if args.trl_path:
@@ -310,6 +330,7 @@ def main() -> None:
             sample,
             not args.no_trl,
             not args.no_phases,
+            args.device,
         )
 
 

@@ -54,7 +54,8 @@ def _left(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _generate(model: Any, prompts: list[list[int]], budget: int, pad: int) -> list[list[int]]:
-    ids, mask = _left(prompts, pad)
+    device = next(model.parameters()).device
+    ids, mask = (tensor.to(device) for tensor in _left(prompts, pad))
     out = model.generate(
         input_ids=ids,
         attention_mask=mask,
@@ -72,11 +73,12 @@ def main() -> None:
     parser.add_argument("--models", default="tiny,gpt2-small")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--phases", default="early,late", help="early, late or both")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     tokenizer = build_bench_tokenizer()
     for name in args.models.split(","):
-        model = build_model(name, tokenizer).eval()
+        model = build_model(name, tokenizer, args.device).eval()
         for line in phase_lines(name, model, tokenizer, args.repeats, args.phases.split(",")):
             print(line, flush=True)
 
@@ -147,6 +149,8 @@ def measure(
     )
     same = sum(p == r for p, r in zip(produced, reference, strict=True))
     sids, smask = _left([p + a for p, a in zip(prompts, answers, strict=True)], pad)
+    device = next(model.parameters()).device
+    sids, smask = sids.to(device), smask.to(device)
     indices = list(range(len(tracked)))
     runs = {
         "evotui": lambda: one.compute_rows(model, indices),
