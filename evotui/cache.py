@@ -24,9 +24,8 @@ import numpy as np
 from evotui.index import OK, Notice, RunIndex, StepData
 from evotui.snapshot import MEASURES, nan_column, write_bytes_atomic
 
-CACHE_VERSION = (
-    3  # 2: the per-example measures (margin, ...); 3: int32 codes, NaN measures left out
-)
+# 2: the per-example measures (margin, ...); 3: int32 codes, all-NaN measures left out
+CACHE_VERSION = 3
 _SUFFIX = ".evoidx"
 
 
