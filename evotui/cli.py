@@ -50,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["watch"]:
+        # Before building the parser: the commands' modules import numpy, and the viewer's
+        # settings for it (one BLAS thread) only count if set before its import.
+        from evotui.commands.watch import prepare_viewer_process
+
+        prepare_viewer_process()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

@@ -27,3 +27,30 @@ def test_a_user_error_is_one_line_with_exit_2(tmp_path, capsys: pytest.CaptureFi
     assert main(["summary", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("evotui summary: error: ") and err.count("\n") == 1
+
+
+def test_watch_sets_the_viewers_numpy_settings_before_anything_imports_numpy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Building the parser imports the commands' modules, and some import numpy: the viewer's
+    one-BLAS-thread setting only counts if it is in the environment before that."""
+    import evotui.cli as cli
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    seen: list[str | None] = []
+
+    def spy() -> object:
+        import os
+
+        seen.append(os.environ.get("OPENBLAS_NUM_THREADS"))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli, "build_parser", spy)
+    with pytest.raises(SystemExit):
+        cli.main(["watch", "."])
+    assert seen == ["1"]
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    seen.clear()
+    with pytest.raises(SystemExit):
+        cli.main(["tail", "."])  # the other commands keep the user's environment
+    assert seen == [None]
