@@ -531,8 +531,9 @@ def decode_snapshot(
 
 def _floats(values: list[float | None] | list[int | None]) -> np.ndarray:
     """float64 with NaN for None. A column that is all None (a file older than the field) is
-    common and is numpy's slowest case (an object array first), so it is not built at all."""
-    if values.count(None) == len(values):
+    common and is numpy's slowest case (an object array first), so it is not built at all; the
+    first value decides whether the whole column needs counting."""
+    if values and values[0] is None and values.count(None) == len(values):
         return nan_column(len(values))
     return np.array(values, dtype=np.float64).reshape(len(values))
 
