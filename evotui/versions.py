@@ -101,15 +101,17 @@ def _fsync_tree(root: Path) -> None:
         fsync_dir(Path(folder))
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process that left a pid-named file or folder behind may still be running
+    (also used by tracker.leftovers for the trainer's scratch folders)."""
     if pid == os.getpid():
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except (PermissionError, OverflowError):
+        return True  # someone else's process, or not a pid: not ours to judge
     return True
 
 
@@ -382,7 +384,7 @@ class VersionStore:
             return removed
         for name in names:
             match = _STAGING_DIR.match(name)
-            if match and (every or not _pid_alive(int(match.group(1)))):
+            if match and (every or not pid_alive(int(match.group(1)))):
                 shutil.rmtree(self.models_dir / name, ignore_errors=True)
                 removed.append(self.models_dir / name)
         return removed

@@ -478,36 +478,30 @@ class CaptureEngine:
         )
         started = time.perf_counter()
         new = None
+        finished = None
         if lockstep is not None:
-            # Sharded: every rank steps until all are done (a finished rank feeds padding), and
-            # an error here fails the capture rather than falling back: the others are mid-loop.
-            new = greedy_decode(
-                model,
-                ids.to(device),
-                mask.to(device),
-                self.max_new_tokens,
-                eos_id=self.stop_ids,
-                pad_id=self.pad_id,
-                finished=lambda done: lockstep.check(bool(done.all())),
-            ).cpu()
-        else:
-            if self.fast_greedy and not self.fast_checked:
-                self._check_fast_greedy(model, batch[0], prompts[0], config)
-            if self.fast_greedy:
-                try:
-                    new = greedy_decode(
-                        model,
-                        ids.to(device),
-                        mask.to(device),
-                        self.max_new_tokens,
-                        eos_id=self.stop_ids,
-                        pad_id=self.pad_id,
-                    ).cpu()
-                except Exception:
-                    # Some architecture this loop does not suit: `generate` from now on.
-                    self.fast_greedy = False
-            if new is None:
-                new = _generate(model, ids.to(device), mask.to(device), config).cpu()
+            # Sharded: every rank steps until all are done (a finished rank feeds padding).
+            finished = lambda done: lockstep.check(bool(done.all()))  # noqa: E731
+        elif self.fast_greedy and not self.fast_checked:
+            self._check_fast_greedy(model, batch[0], prompts[0], config)
+        if lockstep is not None or self.fast_greedy:
+            try:
+                new = greedy_decode(
+                    model,
+                    ids.to(device),
+                    mask.to(device),
+                    self.max_new_tokens,
+                    eos_id=self.stop_ids,
+                    pad_id=self.pad_id,
+                    finished=finished,
+                ).cpu()
+            except Exception:
+                if lockstep is not None:
+                    raise  # the other ranks are mid-loop: this capture fails on all of them
+                # Some architecture this loop does not suit: `generate` from now on.
+                self.fast_greedy = False
+        if new is None:
+            new = _generate(model, ids.to(device), mask.to(device), config).cpu()
         seconds = time.perf_counter() - started
         # Models often have more output rows than the tokenizer has tokens (vocabularies padded to
         # a multiple of 64); such ids decode to nothing rather than crash the decoder.

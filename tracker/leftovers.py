@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from evotui.versions import pid_alive
+
 STALE_AFTER_S = 600.0
 SCRATCH_PREFIX = "evotui-trainer-"
 
@@ -52,18 +54,6 @@ def clean_stale_temps(
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True  # someone else's process, or not a pid: not ours to judge
-    return True
-
-
 def clean_dead_scratch(root: str | os.PathLike[str] | None = None) -> int:
     """Remove ``evotui-trainer-<pid>-*`` folders whose process is gone; how many went."""
     root = Path(root or tempfile.gettempdir())
@@ -76,7 +66,7 @@ def clean_dead_scratch(root: str | os.PathLike[str] | None = None) -> int:
         if not entry.name.startswith(SCRATCH_PREFIX):
             continue
         pid_text = entry.name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
-        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+        if not pid_text.isdigit() or pid_alive(int(pid_text)):
             continue
         try:
             if entry.is_dir(follow_symlinks=False) and os.stat(entry.path).st_uid == os.getuid():
