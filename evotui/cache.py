@@ -24,8 +24,10 @@ import numpy as np
 from evotui.index import OK, Notice, RunIndex, StepData
 from evotui.snapshot import MEASURES, nan_column, write_bytes_atomic
 
-# 2: the per-example measures (margin, ...); 3: int32 codes, all-NaN measures left out
-CACHE_VERSION = 3
+# 2: the per-example measures (margin, ...); 3: int32 codes, all-NaN measures left out;
+# 4: no per-snapshot inputs / expected outputs (read from the file when asked for); outputs as
+# codes into the index's own table of outputs, the column texts as they are
+CACHE_VERSION = 4
 _SUFFIX = ".evoidx"
 
 
@@ -45,9 +47,7 @@ class _Step(msgspec.Struct, array_like=True):
     # snapshot.MEASURES, float64 per column; a measure that is NaN throughout (a file older than
     # it) is left out: most of a run's cache otherwise, and writing it is most of a cold summary.
     measures: dict[str, bytes]
-    outputs: bytes  # int32 index into strings per column, -1 = absent
-    inputs: list[int] | None  # string index per example in file order, when not the column's
-    expected: list[int] | None
+    outputs: bytes  # int32 index into _Cache.outputs per column, -1 = absent
     accuracy: float
     avg_loss: float
     total: int
@@ -59,10 +59,10 @@ class _Step(msgspec.Struct, array_like=True):
 class _Cache(msgspec.Struct):
     version: int
     folder: str
-    strings: list[str]
+    outputs: list[str]  # RunIndex.output_texts
     example_ids: list[int]
-    inputs: list[int]
-    expected: list[int]
+    inputs: list[str]  # per column
+    expected: list[str]
     steps: list[_Step]
 
 
@@ -109,19 +109,15 @@ def load_cache(index: RunIndex) -> int:
 
 
 def _restore(index: RunIndex, cache: _Cache) -> int:
-    strings = cache.strings
     n_cols = len(cache.example_ids)
     if len(cache.inputs) != n_cols or len(cache.expected) != n_cols:
         raise ValueError("column lists disagree")
-    inputs = [strings[i] for i in cache.inputs]
-    expected = [strings[i] for i in cache.expected]
-    table = np.array([*strings, None], dtype=object)  # index -1 -> None
     with index._lock:
         known = len(index.example_ids)
         if (
             cache.example_ids[:known] != index.example_ids
-            or inputs[:known] != index.inputs
-            or expected[:known] != index.expected
+            or cache.inputs[:known] != index.inputs
+            or cache.expected[:known] != index.expected
         ):
             return 0  # columns laid out differently from what is already read
         # Everything is built and checked first; the index changes only if all of it holds.
@@ -136,14 +132,19 @@ def _restore(index: RunIndex, cache: _Cache) -> int:
                 or entry.step in index.owner
             ):
                 continue
-            taken.append((entry, _step_data(entry, state.path, table, strings, n_cols)))
+            taken.append((entry, _step_data(entry, state.path, len(cache.outputs), n_cols)))
         if not taken:
             return 0
         index.example_ids = list(cache.example_ids)
-        index.inputs, index.expected = inputs, expected
+        index.inputs, index.expected = list(cache.inputs), list(cache.expected)
         index.col_of = {example_id: col for col, example_id in enumerate(index.example_ids)}
-        for text in strings:
-            index._strings.setdefault(text, text)
+        # The cache's output codes, as codes of the index's table (the same unless the index
+        # had read a file before: the viewer reads the latest first).
+        remap = index._output_codes(cache.outputs)
+        if not np.array_equal(remap, np.arange(len(remap))):
+            remap = np.append(remap, np.int32(-1))  # so that -1 (absent) stays -1
+            for _, data in taken:
+                data.outputs = remap[data.outputs]
         for entry, data in taken:
             state = index.files[entry.key]
             state.status, state.step = OK, entry.step
@@ -158,16 +159,14 @@ def _restore(index: RunIndex, cache: _Cache) -> int:
     return len(taken)
 
 
-def _step_data(
-    entry: _Step, path: str, table: np.ndarray, strings: list[str], n_cols: int
-) -> StepData:
+def _step_data(entry: _Step, path: str, n_outputs: int, n_cols: int) -> StepData:
     order = np.frombuffer(entry.order, dtype=np.int32).astype(np.int64)
     loss = np.frombuffer(entry.loss, dtype=np.float64)
     k = len(loss)
     if k > n_cols or (len(order) and (int(order.max()) >= k or int(order.min()) < 0)):
         raise ValueError("columns out of range")
     codes = np.frombuffer(entry.outputs, dtype=np.int32)
-    if len(codes) and (int(codes.max()) >= len(strings) or int(codes.min()) < -1):
+    if len(codes) and (int(codes.max()) >= n_outputs or int(codes.min()) < -1):
         raise ValueError("outputs out of range")
     data = StepData(
         step=entry.step,
@@ -185,9 +184,7 @@ def _step_data(
             else nan_column(k)
             for name in MEASURES
         },
-        outputs=table[codes],
-        inputs=None if entry.inputs is None else [strings[i] for i in entry.inputs],
-        expected=None if entry.expected is None else [strings[i] for i in entry.expected],
+        outputs=codes,
         accuracy=entry.accuracy,
         avg_loss=entry.avg_loss,
         total=entry.total,
@@ -207,22 +204,12 @@ def save_cache(index: RunIndex) -> bool:
     if path is None:
         return False
     with index._lock:
-        # Every text the index holds is interned in index._strings: number them once.
-        strings: dict[str | None, int] = {text: i for i, text in enumerate(index._strings)}
-        for text in (*index.inputs, *index.expected):
-            strings.setdefault(text, len(strings))
-        table = list(strings)
-        strings[None] = -1
-        sid = strings.__getitem__
-        inputs = list(map(sid, index.inputs))
-        expected = list(map(sid, index.expected))
         steps = []
         for step, data in sorted(index.data.items()):
             key = index.owner.get(step)
             state = index.files.get(key) if key is not None else None
             if state is None or state.stamp is None or state.status != OK:
                 continue
-            outputs = np.fromiter(map(sid, data.outputs), dtype=np.int32, count=len(data.outputs))
             warning = index.warnings.get(state.path)
             steps.append(
                 _Step(
@@ -243,9 +230,7 @@ def save_cache(index: RunIndex) -> bool:
                         for name, values in data.measures.items()
                         if not np.isnan(values).all()
                     },
-                    outputs=outputs.tobytes(),
-                    inputs=None if data.inputs is None else list(map(sid, data.inputs)),
-                    expected=None if data.expected is None else list(map(sid, data.expected)),
+                    outputs=np.ascontiguousarray(data.outputs, dtype=np.int32).tobytes(),
                     accuracy=float(data.accuracy),
                     avg_loss=float(data.avg_loss),
                     total=data.total,
@@ -257,10 +242,10 @@ def save_cache(index: RunIndex) -> bool:
         cache = _Cache(
             version=CACHE_VERSION,
             folder=os.path.abspath(index.folder),
-            strings=table,
+            outputs=list(index.output_texts),
             example_ids=list(index.example_ids),
-            inputs=inputs,
-            expected=expected,
+            inputs=list(index.inputs),
+            expected=list(index.expected),
             steps=steps,
         )
     try:

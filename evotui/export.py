@@ -61,15 +61,13 @@ def step_rows(
     file_cols = data.order.tolist()
     if cols is None:
         cols = file_cols
-    position = {col: i for i, col in enumerate(file_cols)}
     ids = index.example_ids
+    texts = index.step_texts(data)
     rows: list[dict[str, Any]] = []
     for col in cols:
-        i = position.get(col)
-        if i is None:
-            continue
-        text = index.inputs[col] if data.inputs is None else data.inputs[i]
-        expected = index.expected[col] if data.expected is None else data.expected[i]
+        text, expected = texts.inputs[col], texts.expected[col]
+        if text is None or expected is None:
+            continue  # not in this snapshot
         rows.append(
             {
                 "dataset": data.dataset,
@@ -78,7 +76,7 @@ def step_rows(
                 "example_id": ids[col],
                 "input": text,
                 "expected_output": expected,
-                "model_output": data.outputs[col] or "",
+                "model_output": index.output(data, col) or "",
                 "loss": _number(data.loss[col]),
                 "similarity": _number(data.similarity[col]),
                 "exact_match": bool(data.correct[col]),

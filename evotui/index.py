@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ from evotui.snapshot import (
 )
 
 PENDING, OK, BAD, DUPLICATE = "pending", "ok", "bad", "duplicate"
+_TEXTS_KEPT = 16  # snapshots whose own texts are kept after a read (RunIndex.step_texts)
 
 
 class FolderError(EvotuiError):
@@ -84,6 +86,32 @@ class ScanResult:
 
 
 @dataclass(slots=True)
+class DecodedFile:
+    """One snapshot file read and decoded, or why it could not be."""
+
+    path: str
+    stamp: tuple[int, int] | None  # (mtime_ns, size) when it could be stat'ed
+    cols: SnapshotColumns | None
+    problem: str | None = None
+    read: bool = False  # its content was read (not stopped at the stat)
+
+
+def decode_file(path: str) -> DecodedFile:
+    """Stat, read and decode one snapshot file; never raises."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return DecodedFile(path, None, None, f"cannot read: {exc.strerror or exc}")
+    stamp = (st.st_mtime_ns, st.st_size)
+    if not stat.S_ISREG(st.st_mode):
+        return DecodedFile(path, stamp, None, "not a regular file")
+    try:
+        return DecodedFile(path, stamp, read_columns(path), read=True)
+    except SnapshotError as exc:
+        return DecodedFile(path, stamp, None, exc.problem, read=True)
+
+
+@dataclass(slots=True)
 class StepData:
     """One snapshot, as columns by example column (``RunIndex.example_ids``); dense arrays are as
     long as the index had columns when the file was read (later columns: absent).
@@ -102,11 +130,12 @@ class StepData:
     similarity: np.ndarray  # float64 per column
     present: np.ndarray  # bool per column: the example is in this snapshot
     measures: dict[str, np.ndarray]  # snapshot.MEASURES, float64 per column, NaN = absent
-    outputs: list[str | None]  # per column, interned (identical outputs share one string)
-    # The input / expected output of each example in file order, only where this snapshot's text
-    # differs from the column's (first seen) text; None in the usual case.
-    inputs: list[str] | None
-    expected: list[str] | None
+    # int32 per column: the model's output as an index into RunIndex.output_texts (each distinct
+    # output is kept once), -1 = absent. RunIndex.output / RunIndex.outputs give the text.
+    outputs: np.ndarray
+    # No inputs or expected outputs: the index keeps each column's first seen text, and a
+    # snapshot's own texts (a run may change an example's text midway) are read from its file
+    # when asked for (RunIndex.step_texts): only exports and the Python API need them.
     accuracy: float  # recomputed: exact matches / examples
     avg_loss: float  # recomputed: mean of the finite losses, NaN when none
     total: int
@@ -116,6 +145,15 @@ class StepData:
     def example_ids(self, index: RunIndex) -> list[int]:
         ids = index.example_ids
         return [ids[c] for c in self.order.tolist()]
+
+
+@dataclass(frozen=True, slots=True)
+class StepTexts:
+    """The input and expected output of each example as one snapshot's file has them, by column
+    (None where the snapshot lacks the column)."""
+
+    inputs: list[str | None]
+    expected: list[str | None]
 
 
 @dataclass(slots=True)
@@ -188,7 +226,9 @@ class RunIndex:
         self.warnings: dict[str, Notice] = {}  # path -> the oddity, for files read with one
         self._notices: list[Notice] = []
         self._noticed: set[tuple[str, tuple[int, int] | None, str]] = set()
-        self._strings: dict[str, str] = {}
+        self.output_texts: list[str] = []  # every distinct model output, once (grows only)
+        self._output_code: dict[str, int] = {}
+        self._texts: OrderedDict[str, tuple[StepData, StepTexts]] = OrderedDict()
         self._lock = threading.RLock()
         # Bumped only when the set of steps may change (files come or go, a file turns out bad,
         # a duplicate, or another step than its name): reading a file as expected does not, so
@@ -197,12 +237,7 @@ class RunIndex:
         self._steps_cache: tuple[int, list[int]] = (-1, [])
         self._matrix_cache: tuple[int, Matrices] | None = None
         self._last_ids: list[int] = []
-        self._last_layout: tuple[np.ndarray, list[str], list[str], bool] = (
-            np.zeros(0, dtype=np.int64),
-            [],
-            [],
-            True,
-        )
+        self._last_layout: tuple[np.ndarray, bool] = (np.zeros(0, dtype=np.int64), True)
 
     # -- files ------------------------------------------------------------------------------
     def scan(
@@ -347,24 +382,11 @@ class RunIndex:
             if state.status == OK:
                 return True
             path, stamp = state.path, state.stamp
-        problem = None
-        try:
-            st = os.stat(path)
-        except OSError as exc:
-            st = None
-            problem = f"cannot read: {exc.strerror or exc}"
-        if st is not None:
-            if stamp is None:
-                stamp = (st.st_mtime_ns, st.st_size)
-            if not stat.S_ISREG(st.st_mode):
-                problem = "not a regular file"
-        cols: SnapshotColumns | None = None
-        if problem is None:
+        decoded = decode_file(path)
+        if decoded.read:
             self.reads += 1
-            try:
-                cols = read_columns(path)
-            except SnapshotError as exc:
-                problem = exc.problem
+        stamp = stamp if stamp is not None else decoded.stamp
+        cols = decoded.cols
         with self._lock:
             current = self.files.get(key)
             if current is None or current.path != path or current.stamp not in (None, stamp):
@@ -372,7 +394,7 @@ class RunIndex:
             current.stamp = stamp
             if cols is None:
                 current.status = BAD
-                self._notice(path, stamp, problem or "unreadable", "skipped")
+                self._notice(path, stamp, decoded.problem or "unreadable", "skipped")
                 self.version += 1
                 self._steps_version += 1
                 return False
@@ -427,39 +449,33 @@ class RunIndex:
     def _step_data(self, cols: SnapshotColumns) -> StepData:
         ids = cols.example_ids
         if ids == self._last_ids:
-            # The usual case: the same tracked set as the last file (columns and their first
-            # seen texts are fixed once assigned, so what was derived from them still holds).
-            order, canon_inputs, canon_expected, identity = self._last_layout
+            # The usual case: the same tracked set as the last file.
+            order, identity = self._last_layout
         else:
             col_of = self.col_of
-            order_list = []
-            for example_id, text, expected in zip(ids, cols.inputs, cols.expected, strict=True):
-                col = col_of.get(example_id)
-                if col is None:
-                    col = col_of[example_id] = len(self.example_ids)
-                    self.example_ids.append(example_id)
-                    self.inputs.append(self._intern(text))
-                    self.expected.append(self._intern(expected))
-                order_list.append(col)
+            new = [i for i, example_id in enumerate(ids) if example_id not in col_of]
+            inputs, expected = (cols.inputs, cols.expected) if new else ([], [])
+            for i in new:
+                col_of[ids[i]] = len(self.example_ids)
+                self.example_ids.append(ids[i])
+                self.inputs.append(inputs[i])
+                self.expected.append(expected[i])
+            order_list = [col_of[example_id] for example_id in ids]
             order = np.array(order_list, dtype=np.int64)
-            canon_inputs = [self.inputs[c] for c in order_list]
-            canon_expected = [self.expected[c] for c in order_list]
             identity = order_list == list(range(len(order_list)))
             self._last_ids = ids
-            self._last_layout = (order, canon_inputs, canon_expected, identity)
+            self._last_layout = (order, identity)
         n = len(self.example_ids)
-        intern = self._strings.setdefault
-        outs = list(map(intern, cols.outputs, cols.outputs))
-        if identity and len(outs) == n:
+        codes = self._output_codes(cols.outputs)
+        if identity and len(codes) == n:
             # The usual case: every column, in column order; the file's columns are the row.
-            outputs: list[str | None] = outs  # type: ignore[assignment]
+            outputs = codes
             loss, sim, correct = cols.loss, cols.similarity, cols.exact_match
             present = true_column(n)
             measures = cols.measures
         else:
-            outputs = [None] * n
-            for col, text in zip(order.tolist(), outs, strict=True):
-                outputs[col] = text
+            outputs = np.full(n, -1, dtype=np.int32)
+            outputs[order] = codes
             loss = np.full(n, np.nan)
             sim = np.full(n, np.nan)
             correct = np.zeros(n, dtype=bool)
@@ -487,12 +503,6 @@ class RunIndex:
             present=present,
             measures=measures,
             outputs=outputs,
-            inputs=None
-            if cols.inputs == canon_inputs
-            else list(map(intern, cols.inputs, cols.inputs)),
-            expected=None
-            if cols.expected == canon_expected
-            else list(map(intern, cols.expected, cols.expected)),
             accuracy=cols.accuracy,
             avg_loss=cols.avg_loss,
             total=len(ids),
@@ -500,8 +510,33 @@ class RunIndex:
             duplicate_ids=cols.duplicate_ids,
         )
 
-    def _intern(self, text: str) -> str:
-        return self._strings.setdefault(text, text)
+    def _output_codes(self, outputs: list[str]) -> np.ndarray:
+        """Each output's index in ``output_texts``, adding the ones not seen before."""
+        code_of = self._output_code
+        codes = list(map(code_of.get, outputs))
+        if None in codes:
+            table = self.output_texts
+            for i, code in enumerate(codes):
+                if code is None:
+                    text = outputs[i]
+                    code = code_of.get(text)
+                    if code is None:
+                        code = code_of[text] = len(table)
+                        table.append(text)
+                    codes[i] = code
+        return np.array(codes, dtype=np.int32).reshape(len(codes))
+
+    def output(self, data: StepData, col: int) -> str | None:
+        """The model's output for a column in one snapshot (None: not in it)."""
+        code = int(data.outputs[col]) if col < len(data.outputs) else -1
+        return self.output_texts[code] if code >= 0 else None
+
+    def outputs(self, data: StepData) -> list[str | None]:
+        """The model's output per column in one snapshot (None where absent), as long as the
+        index has columns."""
+        table = self.output_texts
+        out: list[str | None] = [table[c] if c >= 0 else None for c in data.outputs.tolist()]
+        return out + [None] * (len(self.example_ids) - len(out))
 
     def step_data(self, step: int) -> StepData | None:
         """The columns of one step, reading its file first if needed (so not from the UI
@@ -521,13 +556,48 @@ class RunIndex:
             return self.data.get(step)
 
     def texts(self, data: StepData, col: int) -> tuple[str, str]:
-        """(input, expected output) of a column as that snapshot has them."""
-        if data.inputs is None and data.expected is None:
-            return self.inputs[col], self.expected[col]
-        where = data.order.tolist().index(col)
-        text = self.inputs[col] if data.inputs is None else data.inputs[where]
-        expected = self.expected[col] if data.expected is None else data.expected[where]
+        """(input, expected output) of a column as that snapshot has them (reads the file:
+        not from the UI thread; the column's own texts are ``inputs[col]``/``expected[col]``)."""
+        texts = self.step_texts(data)
+        text, expected = texts.inputs[col], texts.expected[col]
+        if text is None or expected is None:
+            raise KeyError(f"example {self.example_ids[col]} is not in the snapshot at {data.step}")
         return text, expected
+
+    def step_texts(self, data: StepData) -> StepTexts:
+        """The inputs and expected outputs as one snapshot's file has them, by column. Reads the
+        file (so not from the UI thread); the last few are kept. A file that changed its
+        examples or vanished since it was read gives the columns' own texts: the next scan reads
+        it again."""
+        with self._lock:
+            cached = self._texts.get(data.path)
+            if cached is not None and cached[0] is data:
+                self._texts.move_to_end(data.path)
+                return cached[1]
+        try:
+            cols: SnapshotColumns | None = read_columns(data.path)
+        except SnapshotError:
+            cols = None
+        n = len(self.example_ids)
+        inputs: list[str | None] = [None] * n
+        expected: list[str | None] = [None] * n
+        order = data.order.tolist()
+        if (
+            cols is not None
+            and cols.training_step == data.step
+            and cols.example_ids == [self.example_ids[c] for c in order]
+        ):
+            for col, text, answer in zip(order, cols.inputs, cols.expected, strict=True):
+                inputs[col], expected[col] = text, answer
+        else:
+            for col in order:
+                inputs[col], expected[col] = self.inputs[col], self.expected[col]
+        texts = StepTexts(inputs, expected)
+        with self._lock:
+            self._texts[data.path] = (data, texts)
+            while len(self._texts) > _TEXTS_KEPT:
+                self._texts.popitem(last=False)
+        return texts
 
     # -- derived ----------------------------------------------------------------------------
     def matrices(self) -> Matrices:
@@ -595,7 +665,7 @@ class RunIndex:
             rows.append(
                 HistoryRow(
                     step=step,
-                    output=(data.outputs[col] if data is not None else None) or "",
+                    output=(self.output(data, col) if data is not None else None) or "",
                     loss=float(mats.loss[i, col]),
                     similarity=float(mats.similarity[i, col]),
                     correct=bool(mats.correct[i, col]),
@@ -617,7 +687,7 @@ class RunIndex:
             out.append(
                 HistoryRow(
                     step=row.step,
-                    output=row.outputs[col] or "",
+                    output=self.output(row, col) or "",
                     loss=float(row.loss[col]),
                     similarity=float(row.similarity[col]),
                     correct=bool(row.correct[col]),

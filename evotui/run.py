@@ -214,7 +214,7 @@ class Run:
             input=text,
             expected_output=expected,
             steps=[r.step for r in rows],
-            model_outputs=[r.outputs[col] or "" for r in rows],
+            model_outputs=[self.index.output(r, col) or "" for r in rows],
             losses=[float(r.loss[col]) for r in rows],
             exact_matches=[bool(r.correct[col]) for r in rows],
             similarities=[float(r.similarity[col]) for r in rows],
@@ -252,8 +252,8 @@ class Run:
                         loss_after=float(after.loss[col]),
                         correct_before=bool(before.correct[col]),
                         correct_after=bool(after.correct[col]),
-                        model_output_before=before.outputs[col] or "",
-                        model_output_after=after.outputs[col] or "",
+                        model_output_before=self.index.output(before, col) or "",
+                        model_output_after=self.index.output(after, col) or "",
                     )
                 )
 
@@ -316,15 +316,14 @@ def step_warnings(index: RunIndex, row: StepData, reference: StepData | None) ->
 
 def _to_snapshot(index: RunIndex, row: StepData) -> Snapshot:
     examples = []
-    for i, col in enumerate(row.order.tolist()):
-        text = index.inputs[col] if row.inputs is None else row.inputs[i]
-        expected = index.expected[col] if row.expected is None else row.expected[i]
+    texts = index.step_texts(row)
+    for col in row.order.tolist():
         examples.append(
             ExampleResult(
                 example_id=index.example_ids[col],
-                input=text,
-                expected_output=expected,
-                model_output=row.outputs[col] or "",
+                input=texts.inputs[col] or "",
+                expected_output=texts.expected[col] or "",
+                model_output=index.output(row, col) or "",
                 loss=float(row.loss[col]),
                 similarity=float(row.similarity[col]),
                 exact_match=bool(row.correct[col]),

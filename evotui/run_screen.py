@@ -33,7 +33,7 @@ from textual.worker import get_current_worker
 
 from evotui import dynamics
 from evotui.folders import discover_datasets, folder_kind, is_base_folder, snapshots_root
-from evotui.index import FolderError, RunIndex, list_step_files
+from evotui.index import FolderError, RunIndex, StepData, list_step_files
 from evotui.messages import FilesChanged, IndexChanged, IndexProgress, StepLoaded
 from evotui.names import file_name_part
 from evotui.snapshot import write_bytes_atomic
@@ -571,17 +571,30 @@ class RunScreen(Screen[None]):
         name = f"evotui-{file_name_part(index.dataset)}-step{view.step:06d}.{fmt}"
         path = (Path.cwd() / name).resolve()
         prev = index.loaded(view.prev_step) if view.prev_step is not None else None
-        try:
-            from evotui.export import export_step
+        self._export(index, data_at, prev, list(self.cols), fmt, path)
 
-            data = export_step(index, data_at, fmt, self.cols, prev=prev)
+    @work(thread=True, group="export")
+    def _export(
+        self,
+        index: RunIndex,
+        data_at: StepData,
+        prev: StepData | None,
+        cols: list[int],
+        fmt: str,
+        path: Path,
+    ) -> None:
+        # In a thread: the snapshot's own texts are read from its file, and the export written.
+        from evotui.export import export_step
+
+        try:
+            data = export_step(index, data_at, fmt, cols, prev=prev)
             write_bytes_atomic(path, data)
         except OSError as exc:
-            self.notify(safe_message(f"Export failed: {exc}"), severity="error", markup=False)
+            message = safe_message(f"Export failed: {exc}")
+            self.app.call_from_thread(self.notify, message, severity="error", markup=False)
             return
-        self.notify(
-            safe_message(f"{len(self.cols)} examples → {path}"), title="Exported", markup=False
-        )
+        message = safe_message(f"{len(cols)} examples → {path}")
+        self.app.call_from_thread(self.notify, message, title="Exported", markup=False)
 
     def action_toggle_log_x(self) -> None:
         log = self.query_one(Timeline).toggle_log_x()

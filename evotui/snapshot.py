@@ -415,8 +415,6 @@ class SnapshotColumns:
     training_step: int
     snapshot_id: str
     example_ids: list[int]
-    inputs: list[str]
-    expected: list[str]
     outputs: list[str]
     loss: np.ndarray
     similarity: np.ndarray
@@ -424,6 +422,18 @@ class SnapshotColumns:
     duplicate_ids: list[int]
     summary: dict[str, Any]
     measures: dict[str, np.ndarray]  # MEASURES, float64 per example, NaN where absent
+    # The decoded examples (duplicates dropped): the inputs and expected outputs are cut from them
+    # only when asked for. A run's bulk read never needs them (the index keeps each example's
+    # text once), and cutting 2 x 1,000 strings per file was a tenth of reading a big run.
+    examples: list[_Example] = field(repr=False, default_factory=list)
+
+    @property
+    def inputs(self) -> list[str]:
+        return [e.input for e in self.examples]
+
+    @property
+    def expected(self) -> list[str]:
+        return [e.expected_output for e in self.examples]
 
     def __len__(self) -> int:
         return len(self.example_ids)
@@ -512,8 +522,6 @@ def decode_snapshot(
         example_ids=ids,
         # One comprehension per field: with the attribute named in the code, Python's
         # specialised attribute reads make this faster than any generic transposition.
-        inputs=[e.input for e in examples],
-        expected=[e.expected_output for e in examples],
         outputs=[e.model_output for e in examples],
         loss=_floats([e.loss for e in examples]),
         similarity=_floats([e.similarity for e in examples]),
@@ -526,6 +534,7 @@ def decode_snapshot(
             "margin": _floats([e.margin for e in examples]),
             "first_divergence": _floats([e.first_divergence for e in examples]),
         },
+        examples=examples,
     )
 
 

@@ -100,7 +100,7 @@ def step_view(index: RunIndex, step: int) -> StepView | None:
         prev_loss=prev_loss,
         prev_correct=prev_correct,
         status=status,
-        outputs=list(data.outputs) + [None] * (n - len(data.outputs)),
+        outputs=index.outputs(data),
         flipped=np.asarray(flipped, dtype=bool),
         loss_rose=np.asarray(loss_rose, dtype=bool),
     )

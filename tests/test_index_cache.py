@@ -206,3 +206,35 @@ def test_measures_round_trip_through_the_cache(tmp_path: Path) -> None:
     assert index.data[10].measures["margin"].tolist() == [-0.5, 0.5, 1.5]
     assert np.isnan(index.data[20].measures["min_gold_prob"]).all()
     assert index.data[10].measures["first_divergence"].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_outputs_from_the_cache_join_what_the_index_read_first(tmp_path: Path) -> None:
+    """Outputs are codes into the index's table of outputs. The viewer reads the latest file
+    before it opens the cache, so its table is in another order than the cache's: every output
+    must still come back as the files have it."""
+    folder = tmp_path / "o"
+    for step, outputs in ((0, ["a", "b", "c"]), (10, ["b", "d", "a"]), (20, ["e", "e", "b"])):
+        rows = [
+            {
+                "example_id": i,
+                "input": f"q{i}",
+                "expected_output": "e",
+                "model_output": text,
+                "loss": 1.0,
+                "similarity": 0.5,
+                "exact_match": text == "e",
+            }
+            for i, text in enumerate(outputs)
+        ]
+        write_json_atomic(folder / snapshot_filename(step), build_snapshot("o", step, rows))
+    cold = RunIndex(folder)
+    cold.scan()
+    cold.read_all()
+    assert save_cache(cold)
+    viewer = RunIndex(folder)
+    viewer.scan()
+    assert viewer.ingest(20)
+    assert viewer.output_texts == ["e", "b"]
+    assert load_cache(viewer) == 2 and viewer.reads == 1
+    for step in (0, 10, 20):
+        assert viewer.outputs(viewer.data[step]) == cold.outputs(cold.data[step]), step

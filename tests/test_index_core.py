@@ -103,11 +103,11 @@ def test_changed_file_is_reread(tmp_path: Path) -> None:
     _write(folder, 0, [_example(0, "x", 2.0)])
     index = RunIndex(folder)
     index.scan()
-    assert index.step_data(0).outputs[0] == "x"
+    assert index.output(index.step_data(0), 0) == "x"
     path = _write(folder, 0, [_example(0, "four!", 1.0)])
     os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
     assert index.scan().changed == [0]
-    assert index.step_data(0).outputs[0] == "four!"
+    assert index.output(index.step_data(0), 0) == "four!"
     path.unlink()
     assert index.scan().removed == [0]
     assert index.steps() == []
@@ -234,7 +234,7 @@ def test_quick_scan_then_changes_are_still_seen(run: Path) -> None:
     future = time.time_ns() + 10**9
     os.utime(path, ns=(future, future))
     assert index.scan().changed == [40]
-    assert index.step_data(40).outputs[0] == "4"
+    assert index.output(index.step_data(40), 0) == "4"
     (run / "step_000030.json").write_bytes(b"{")
     index2 = RunIndex(run)
     index2.scan(quick=True)
@@ -301,3 +301,42 @@ def test_a_snapshot_decodes_every_measure_and_shares_what_is_empty(tmp_path: Pat
     assert older.measures["margin"] is newer.measures["margin"]
     with pytest.raises(ValueError):
         older.measures["margin"][0] = 1.0  # shared: written by no one
+
+
+def test_a_snapshots_own_texts_are_read_from_its_file(tmp_path: Path) -> None:
+    """The bulk read keeps each example's first seen text only; a snapshot that words an example
+    differently gives its own texts to the export and the Python API, read from its file, from a
+    cold read and from the cache alike; a file rewritten since gives the column's texts."""
+    from evotui.cache import load_cache, save_cache
+    from evotui.export import step_rows
+    from evotui.run import load_run
+
+    folder = tmp_path / "d"
+    _write(folder, 0, [_example(0, "4", 0.2), _example(1, "3", 0.1)])
+    reworded = [_example(0, "4", 0.3), _example(1, "5", 0.4, expected="5")]
+    reworded[1]["input"] = "question 1, reworded"
+    _write(folder, 10, reworded)
+    for attempt in ("cold", "cached"):
+        index = RunIndex(folder)
+        index.scan()
+        if attempt == "cached":
+            assert load_cache(index) == 2
+        index.read_all()
+        assert index.inputs == ["question 0", "question 1"] and index.expected == ["4", "4"]
+        rows = step_rows(index, index.data[10])
+        assert [(r["input"], r["expected_output"]) for r in rows] == [
+            ("question 0", "4"),
+            ("question 1, reworded", "5"),
+        ], attempt
+        assert index.texts(index.data[0], 1) == ("question 1", "4")
+        save_cache(index)
+    run = load_run(folder)
+    assert run.snapshot(10).examples[1].input == "question 1, reworded"
+    assert run.example(1).input == "question 1" and run.example(1).expected_output == "4"
+    # Rewritten with other examples since it was read: the columns' texts, never a mix-up.
+    index = RunIndex(folder)
+    index.scan()
+    index.read_all()
+    _write(folder, 10, [_example(7, "4", 0.3)])
+    rows = step_rows(index, index.data[10])
+    assert [(r["example_id"], r["input"]) for r in rows] == [(0, "question 0"), (1, "question 1")]

@@ -68,7 +68,7 @@ def summary_dict(run: Any) -> dict[str, Any]:
                 "example_id": dyn.example_id,
                 "input": text,
                 "expected_output": expected,
-                "final_model_output": row.outputs[col] or "",
+                "final_model_output": index.output(row, col) or "",
                 "final_loss": float(row.loss[col]),
                 "final_correct": bool(row.correct[col]),
                 "learned_at_step": dyn.learned_at_step,
