@@ -34,7 +34,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; with ``only`` (the command being run), only that command's
+    module is imported and given its arguments (the others are listed, never parsed): the
+    viewer's start does not pay for the other commands' imports."""
     parser = _Parser(
         prog="evotui",
         description="See what your language model is guessing for your training data, live.",
@@ -42,10 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"evotui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        module = importlib.import_module(f"evotui.commands.{name}")
         command = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(command)
-        command.set_defaults(_run=module.run)
+        if only is None or name == only:
+            module = importlib.import_module(f"evotui.commands.{name}")
+            module.add_arguments(command)
+            command.set_defaults(_run=module.run)
     return parser
 
 
@@ -57,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from evotui.commands.watch import prepare_viewer_process
 
         prepare_viewer_process()
-    parser = build_parser()
+    parser = build_parser(argv[0] if argv[:1] and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

@@ -22,6 +22,7 @@ which timelines, sparklines, dynamics, histories, summaries and exports are cut.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import threading
@@ -158,7 +159,8 @@ class StepTexts:
 
 @dataclass(slots=True)
 class Matrices:
-    """Loaded snapshots stacked in step order (rows) by example column."""
+    """Loaded snapshots stacked in step order (rows) by example column. Read-only: they may be
+    the index cache's own matrices, mapped from its file."""
 
     steps: list[int]
     loss: np.ndarray
@@ -177,6 +179,15 @@ class HistoryRow:
     loss: float
     similarity: float
     correct: bool
+
+
+@functools.lru_cache(maxsize=16)
+def identity_order(length: int) -> np.ndarray:
+    """A read-only ``0..length-1`` (int64), shared: the order of a snapshot whose examples are the
+    columns in order, as most are."""
+    order = np.arange(length, dtype=np.int64)
+    order.flags.writeable = False
+    return order
 
 
 def _stat_one(path: str) -> tuple[int, int] | None:
@@ -513,18 +524,15 @@ class RunIndex:
     def _output_codes(self, outputs: list[str]) -> np.ndarray:
         """Each output's index in ``output_texts``, adding the ones not seen before."""
         code_of = self._output_code
-        codes = list(map(code_of.get, outputs))
-        if None in codes:
+        try:
+            return np.fromiter(map(code_of.__getitem__, outputs), np.int32, count=len(outputs))
+        except KeyError:  # outputs not seen before (most of the first file's)
             table = self.output_texts
-            for i, code in enumerate(codes):
-                if code is None:
-                    text = outputs[i]
-                    code = code_of.get(text)
-                    if code is None:
-                        code = code_of[text] = len(table)
-                        table.append(text)
-                    codes[i] = code
-        return np.array(codes, dtype=np.int32).reshape(len(codes))
+            for text in outputs:
+                if text not in code_of:
+                    code_of[text] = len(table)
+                    table.append(text)
+            return np.fromiter(map(code_of.__getitem__, outputs), np.int32, count=len(outputs))
 
     def output(self, data: StepData, col: int) -> str | None:
         """The model's output for a column in one snapshot (None: not in it)."""

@@ -1,5 +1,8 @@
 """The one `evotui` command: bad arguments are one line, not a usage block or a traceback."""
 
+import subprocess
+import sys
+
 import pytest
 
 from evotui.cli import main
@@ -39,7 +42,7 @@ def test_watch_sets_the_viewers_numpy_settings_before_anything_imports_numpy(
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     seen: list[str | None] = []
 
-    def spy() -> object:
+    def spy(only: str | None = None) -> object:
         import os
 
         seen.append(os.environ.get("OPENBLAS_NUM_THREADS"))
@@ -54,3 +57,23 @@ def test_watch_sets_the_viewers_numpy_settings_before_anything_imports_numpy(
     with pytest.raises(SystemExit):
         cli.main(["tail", "."])  # the other commands keep the user's environment
     assert seen == [None]
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    """`evotui watch` does not pay for the other commands' imports; `evotui --help` still lists
+    every command."""
+    code = (
+        "import sys\nfrom evotui.cli import main\n"
+        "try:\n    main(['watch', '--help'])\nexcept SystemExit:\n    pass\n"
+        "names = [m for m in sys.modules if m.startswith(('evotui.commands.', 'tracker'))]\n"
+        "print('\\n'.join(names), file=sys.stderr)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stderr.split()
+    assert "evotui.commands.watch" in out
+    assert not [m for m in out if m != "evotui.commands.watch"], out
+    listing = subprocess.run(
+        [sys.executable, "-m", "evotui", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert all(name in listing for name in ("demo", "watch", "tail", "summary", "versions"))

@@ -116,7 +116,34 @@ def test_an_unwritable_cache_folder_is_not_an_error(
     assert load_run(odd).steps == EXPECTED_STEPS
 
 
-def test_a_cache_that_decodes_but_does_not_hold_together_is_ignored(odd: Path) -> None:
+def _break_header(name: str, header: object) -> None:
+    steps = header.steps  # type: ignore[attr-defined]
+    if name == "order-past-the-end":
+        steps[-1].order = 10**6
+    elif name == "more-examples-than-columns":
+        steps[-1].total = 99
+    elif name == "output-code-out-of-range":
+        header.outputs = []  # type: ignore[attr-defined]
+    elif name == "blob-past-the-end":
+        header.blobs["loss"].length *= 10  # type: ignore[attr-defined]
+    elif name == "blob-missing":
+        del header.blobs["present"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        "none",  # the rewrite alone keeps the cache usable (the bad files are read again anyway)
+        "order-past-the-end",
+        "more-examples-than-columns",
+        "output-code-out-of-range",
+        "blob-past-the-end",
+        "blob-missing",
+    ],
+)
+def test_a_cache_that_decodes_but_does_not_hold_together_is_ignored(
+    odd: Path, breakage: str
+) -> None:
     import msgspec
 
     from evotui import cache as cache_module
@@ -124,11 +151,19 @@ def test_a_cache_that_decodes_but_does_not_hold_together_is_ignored(odd: Path) -
     _, cold, cold_export, _ = _answers(odd)
     path = cache_path(odd)
     assert path is not None
-    cache = cache_module._DECODER.decode(path.read_bytes())
-    cache.steps[-1].order = np.array([0, 99], dtype=np.int64).tobytes()  # no column 99
-    path.write_bytes(msgspec.msgpack.encode(cache))
+    data = path.read_bytes()
+    start = cache_module._PREFIX
+    size = int.from_bytes(data[len(cache_module._MAGIC) : start], "little")
+    blobs = data[cache_module._aligned(start + size) :]
+    header = cache_module._DECODER.decode(data[start : start + size])
+    _break_header(breakage, header)
+    encoded = msgspec.msgpack.encode(header)
+    prefix = cache_module._MAGIC + len(encoded).to_bytes(8, "little") + encoded
+    prefix += b"\0" * (cache_module._aligned(len(prefix)) - len(prefix))
+    path.write_bytes(prefix + blobs)
     reads, again, again_export, _ = _answers(odd)
-    assert reads == 6 and again == cold and again_export == cold_export
+    assert reads == (3 if breakage == "none" else 6)  # 3: the files skipped as bad
+    assert again == cold and again_export == cold_export
 
 
 def test_a_cache_written_by_the_viewer_gives_load_run_the_same_answers(
