@@ -6,10 +6,12 @@ in one run, each as a ratio to parsing every file with orjson.
 Every measure runs in a fresh process (rotating order, best of ``--repeat``), timed inside it from
 just before the work (imports done) to the end, with the process's peak RSS:
 
-- ``orjson``: read every ``step_*.json`` and ``orjson.loads`` it (the baseline);
+- ``orjson``: read every ``step_*.json`` and ``orjson.loads`` it (the baseline, one process);
 - ``summary --json``: ``evotui summary --json`` (its ``main``), output to /dev/null, cold cache;
 - ``viewer, all read``: the viewer (headless Textual) from start until every snapshot is read
   and the latest step is on screen, cold cache;
+- ``..., read alone``: the same with ``EVOTUI_READ_WORKERS=0`` (no worker processes: what
+  the reader's own code costs, on one core);
 - ``reopen, warm cache``: opening the run's index again once a reader has cached it (what the
   viewer, summary, export and tail do first), every snapshot in;
 - ``viewer, warm cache``: the viewer, as above, with the cache warm;
@@ -115,8 +117,12 @@ async def _app(mode: str, folder: Path, total: int) -> dict[str, float]:
         return {"seconds": time.perf_counter() - start, "peak_mb": _peak_mb()}
 
 
-def run_child(mode: str, folder: Path, total: int, cache: str) -> dict[str, float]:
+def run_child(
+    mode: str, folder: Path, total: int, cache: str, workers: str | None = None
+) -> dict[str, float]:
     env = dict(os.environ, EVOTUI_CACHE_DIR=cache, OPENBLAS_NUM_THREADS="1")
+    if workers is not None:
+        env["EVOTUI_READ_WORKERS"] = workers
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     out = subprocess.run(
@@ -154,23 +160,29 @@ def main() -> None:
     make_run(folder, args.snapshots, args.examples)
     size_mb = sum(p.stat().st_size for p in folder.glob("step_*.json")) / 1e6
     print(f"{args.snapshots} snapshots x {args.examples} examples ({size_mb:.0f} MB) in {folder}")
+    from evotui.parallel import default_workers
+
+    print(f"{os.cpu_count()} cores here; reading worker processes by default: {default_workers()}")
     warm = tempfile.mkdtemp(prefix="evotui-bench-cache-")
     run_child("summary", folder, args.snapshots, warm)  # fills the warm cache once
-    measures = {
-        "orjson": ("orjson", "off"),
-        "summary --json": ("summary", "cold"),
-        "viewer, all read": ("viewer", "cold"),
-        "reopen, warm cache": ("reopen", warm),
-        "summary --json, warm cache": ("summary", warm),
-        "viewer, warm cache": ("viewer", warm),
-        "first screen (headless)": ("first-screen", "cold"),
-        "bare Textual app (headless)": ("bare", "off"),
+    # (mode, cache, worker processes: None = the default, one per spare core)
+    measures: dict[str, tuple[str, str, str | None]] = {
+        "orjson": ("orjson", "off", None),
+        "summary --json": ("summary", "cold", None),
+        "summary --json, read alone": ("summary", "cold", "0"),
+        "viewer, all read": ("viewer", "cold", None),
+        "viewer, all read, read alone": ("viewer", "cold", "0"),
+        "reopen, warm cache": ("reopen", warm, None),
+        "summary --json, warm cache": ("summary", warm, None),
+        "viewer, warm cache": ("viewer", warm, None),
+        "first screen (headless)": ("first-screen", "cold", None),
+        "bare Textual app (headless)": ("bare", "off", None),
     }
     results: dict[str, list[dict[str, float]]] = {name: [] for name in measures}
     for _ in range(args.repeat):
-        for name, (mode, cache) in measures.items():
+        for name, (mode, cache, workers) in measures.items():
             where = tempfile.mkdtemp(prefix="evotui-bench-cold-") if cache == "cold" else cache
-            results[name].append(run_child(mode, folder, args.snapshots, where))
+            results[name].append(run_child(mode, folder, args.snapshots, where, workers))
     base = min(r["seconds"] for r in results["orjson"])
     bare = min(r["seconds"] for r in results["bare Textual app (headless)"])
     goals = {

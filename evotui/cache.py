@@ -280,13 +280,22 @@ def save_cache(index: RunIndex) -> bool:
             steps=[],
             blobs={},
         )
-        arrays: dict[str, np.ndarray] = {
-            "loss": _stack([d.loss for _, d, _ in rows], n, np.nan, np.float64),
-            "similarity": _stack([d.similarity for _, d, _ in rows], n, np.nan, np.float64),
-            "correct": _stack([d.correct for _, d, _ in rows], n, False, bool),
-            "present": _stack([d.present for _, d, _ in rows], n, False, bool),
-            "outputs": _stack([d.outputs for _, d, _ in rows], n, -1, np.int32),
-        }
+        mats = index.matrices()  # built once for every reader of this index (dynamics, views)
+        if mats.steps == [d.step for _, d, _ in rows] and mats.loss.shape == (len(rows), n):
+            arrays: dict[str, np.ndarray] = {
+                "loss": mats.loss,
+                "similarity": mats.similarity,
+                "correct": mats.correct,
+                "present": mats.present,
+            }
+        else:
+            arrays = {
+                "loss": _stack([d.loss for _, d, _ in rows], n, np.nan, np.float64),
+                "similarity": _stack([d.similarity for _, d, _ in rows], n, np.nan, np.float64),
+                "correct": _stack([d.correct for _, d, _ in rows], n, False, bool),
+                "present": _stack([d.present for _, d, _ in rows], n, False, bool),
+            }
+        arrays["outputs"] = _stack([d.outputs for _, d, _ in rows], n, -1, np.int32)
         for name in MEASURES:
             values = [d.measures[name] for _, d, _ in rows]
             if any(v is not nan_column(len(v)) and not np.isnan(v).all() for v in values):

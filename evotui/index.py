@@ -16,8 +16,10 @@ file skips that file). The folder-level rules live here:
 
 Opening a run of 1,000 snapshots x 1,000 examples must feel instant, so nothing is read eagerly:
 :meth:`RunIndex.scan` only lists (and stats) the files; :meth:`RunIndex.ingest` decodes one file
-straight into compact per-step columns (:class:`StepData`: numpy arrays, interned strings), from
-which timelines, sparklines, dynamics, histories, summaries and exports are cut.
+straight into compact per-step columns (:class:`StepData`: numpy arrays; outputs as codes into one
+table of the run's distinct outputs; each example's texts kept once, a snapshot's own read from its
+file on demand), from which timelines, sparklines, dynamics, histories, summaries and exports are
+cut.
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ class DecodedFile:
     cols: SnapshotColumns | None
     problem: str | None = None
     read: bool = False  # its content was read (not stopped at the stat)
+    # Read by a worker process: the outputs as codes of this index's table (cols.outputs empty).
+    codes: np.ndarray | None = None
 
 
 def decode_file(path: str) -> DecodedFile:
@@ -110,6 +114,17 @@ def decode_file(path: str) -> DecodedFile:
         return DecodedFile(path, stamp, read_columns(path), read=True)
     except SnapshotError as exc:
         return DecodedFile(path, stamp, None, exc.problem, read=True)
+
+
+def _texts_of(cols: SnapshotColumns) -> tuple[list[str], list[str]]:
+    try:
+        again = read_columns(cols.path)
+    except SnapshotError:
+        again = None
+    if again is None or again.example_ids != cols.example_ids:
+        # Rewritten since: its texts stay unknown ("?") until a scan reads it again.
+        return ["?"] * len(cols), ["?"] * len(cols)
+    return again.inputs, again.expected
 
 
 @dataclass(slots=True)
@@ -378,14 +393,19 @@ class RunIndex:
             self._notices.append(notice)
 
     # -- reading ----------------------------------------------------------------------------
-    def read_all(self) -> None:
-        """Read every file not read yet (what the plain commands do), in name order."""
-        for key in sorted(self.pending()):
-            self.ingest(key)
+    def read_all(self, workers: int | None = None) -> None:
+        """Read every file not read yet (what the plain commands do). A big run's decoding is
+        shared with ``workers`` processes (default: one per spare core; 0: none), see
+        :mod:`evotui.parallel`."""
+        from evotui.parallel import read_files
 
-    def ingest(self, key: int) -> bool:
-        """Read the file listed under name step ``key`` into the index; False (and a notice) when
-        it is unusable, lost its step to another file, or changed while being read."""
+        for _ in read_files(self, sorted(self.pending()), workers):
+            pass
+
+    def ingest(self, key: int, decoded: DecodedFile | None = None) -> bool:
+        """Read the file listed under name step ``key`` into the index (or take ``decoded``, the
+        same file read by a worker process: :mod:`evotui.parallel`); False (and a notice) when it
+        is unusable, lost its step to another file, or changed while being read."""
         with self._lock:
             state = self.files.get(key)
             if state is None or state.status in (BAD, DUPLICATE):
@@ -393,7 +413,8 @@ class RunIndex:
             if state.status == OK:
                 return True
             path, stamp = state.path, state.stamp
-        decoded = decode_file(path)
+        if decoded is None or decoded.path != path:
+            decoded = decode_file(path)
         if decoded.read:
             self.reads += 1
         stamp = stamp if stamp is not None else decoded.stamp
@@ -409,11 +430,13 @@ class RunIndex:
                 self.version += 1
                 self._steps_version += 1
                 return False
-            self._take(key, current, cols)
+            self._take(key, current, cols, decoded.codes)
             self.version += 1
             return current.status == OK
 
-    def _take(self, key: int, state: FileState, cols: SnapshotColumns) -> None:
+    def _take(
+        self, key: int, state: FileState, cols: SnapshotColumns, codes: np.ndarray | None
+    ) -> None:
         step = cols.training_step
         state.step = step
         if step != key or step in self.owner:
@@ -447,7 +470,7 @@ class RunIndex:
         if notes:
             self._notice(state.path, state.stamp, "; ".join(notes), "warning")
         self.owner[step] = key
-        self.data[step] = self._step_data(cols)
+        self.data[step] = self._step_data(cols, codes)
         state.status = OK
         if len(self.data) == 1 and cols.dataset:
             self.dataset = cols.dataset
@@ -457,7 +480,7 @@ class RunIndex:
         # Lower wins: a name that agrees with the content first, then the first by name.
         return (state.step != key, os.path.basename(state.path))
 
-    def _step_data(self, cols: SnapshotColumns) -> StepData:
+    def _step_data(self, cols: SnapshotColumns, codes: np.ndarray | None = None) -> StepData:
         ids = cols.example_ids
         if ids == self._last_ids:
             # The usual case: the same tracked set as the last file.
@@ -466,6 +489,10 @@ class RunIndex:
             col_of = self.col_of
             new = [i for i, example_id in enumerate(ids) if example_id not in col_of]
             inputs, expected = (cols.inputs, cols.expected) if new else ([], [])
+            if new and len(inputs) != len(ids):
+                # A worker sends the texts only where the tracked set changes within its share
+                # of the files; a rarer order of events needs them read here.
+                inputs, expected = _texts_of(cols)
             for i in new:
                 col_of[ids[i]] = len(self.example_ids)
                 self.example_ids.append(ids[i])
@@ -477,7 +504,8 @@ class RunIndex:
             self._last_ids = ids
             self._last_layout = (order, identity)
         n = len(self.example_ids)
-        codes = self._output_codes(cols.outputs)
+        if codes is None:
+            codes = self._output_codes(cols.outputs)
         if identity and len(codes) == n:
             # The usual case: every column, in column order; the file's columns are the row.
             outputs = codes

@@ -36,6 +36,7 @@ from evotui.folders import discover_datasets, folder_kind, is_base_folder, snaps
 from evotui.index import FolderError, RunIndex, StepData, list_step_files
 from evotui.messages import FilesChanged, IndexChanged, IndexProgress, StepLoaded
 from evotui.names import file_name_part
+from evotui.parallel import read_files
 from evotui.snapshot import write_bytes_atomic
 from evotui.text import safe_line, safe_message
 from evotui.view import (
@@ -303,10 +304,11 @@ class RunScreen(Screen[None]):
         worker = get_current_worker()
         last = time.monotonic()
         every = PROGRESS_EVERY_S
-        for step in index.pending():
+        reading = read_files(index, index.pending())  # newest first; a big run with workers
+        for _ in reading:
             if worker.is_cancelled or index is not self.index:
+                reading.close()  # stops the worker processes
                 return
-            index.ingest(step)
             if time.monotonic() - last >= every:
                 index.matrices()  # built here, not on the UI thread
                 last = time.monotonic()

@@ -38,11 +38,21 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn
 
-import msgspec
 import numpy as np
 import orjson
 
-SCHEMA_VERSION = 1
+from evotui.decode import (
+    MEASURES,
+    REQUIRED_SUMMARY_FIELDS,
+    SCHEMA_VERSION,
+    RawColumns,
+    Refused,
+    SnapshotError,
+    _Example,
+    decode_raw,
+    snapshot_id,
+)
+
 SNAPSHOT_GLOB = "step_*.json"
 # Read once at import (os.umask can only be read by setting it, which is not thread-safe later).
 _UMASK = os.umask(0o022)
@@ -60,16 +70,6 @@ REQUIRED_EXAMPLE_FIELDS: dict[str, tuple[type, ...]] = {
     "similarity": (int, float, type(None)),
     "exact_match": (bool,),
 }
-REQUIRED_SUMMARY_FIELDS = ("avg_loss", "accuracy", "total_examples")
-
-
-class SnapshotError(ValueError):
-    """A file that is not a usable snapshot; ``str()`` is one line: the file and the problem."""
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 @dataclass(slots=True)
@@ -119,10 +119,6 @@ class Snapshot:
 def snapshot_filename(step: int) -> str:
     """``step_000100.json`` for step 100 (six digits, more when a run goes past 999,999)."""
     return f"step_{int(step):06d}.json"
-
-
-def snapshot_id(dataset: str, step: int) -> str:
-    return f"{dataset}_step_{int(step):06d}"
 
 
 def step_from_filename(name: str) -> int | None:
@@ -367,42 +363,6 @@ def read_columns(path: str | os.PathLike[str]) -> SnapshotColumns:
     return decode_snapshot(data, path)
 
 
-class _Example(msgspec.Struct, gc=False):  # gc=False: a million of these, no cycles
-    example_id: int
-    input: str
-    expected_output: str
-    model_output: str
-    loss: float | None
-    similarity: float | None
-    exact_match: bool
-    # Per-example measures of how close a wrong answer is (additive fields: absent in older files).
-    teacher_forced_accuracy: float | None = None
-    min_gold_prob: float | None = None
-    margin: float | None = None
-    first_divergence: int | None = None
-
-
-# The additive per-example measures the reader keeps as columns (float64, NaN = absent).
-MEASURES: tuple[str, ...] = (
-    "teacher_forced_accuracy",
-    "min_gold_prob",
-    "margin",
-    "first_divergence",
-)
-
-
-class _File(msgspec.Struct):
-    training_step: int
-    examples: list[_Example]
-    summary: dict[str, Any]
-    schema_version: int = SCHEMA_VERSION
-    dataset: str | None = None
-    snapshot_id: str | None = None
-
-
-_DECODER = msgspec.json.Decoder(_File)
-
-
 @dataclass(slots=True)
 class SnapshotColumns:
     """One decoded snapshot as columns, in the file's example order (duplicates already dropped).
@@ -481,70 +441,37 @@ def decode_snapshot(
 ) -> SnapshotColumns:
     """Decode and check one snapshot into columns; any problem raises SnapshotError (one line)."""
     try:
-        raw = _DECODER.decode(data)
-    except (msgspec.DecodeError, RecursionError, ValueError):
-        # Refused: the slow check names the problem as the contract words it.
-        _parse_slow(data, path)
-        try:
-            raw = _DECODER.decode(data)
-        except (msgspec.DecodeError, RecursionError, ValueError) as exc:
-            raise SnapshotError(path, f"not a valid snapshot ({exc})") from None
-    if raw.schema_version != SCHEMA_VERSION:
-        raise SnapshotError(
-            path,
-            f"schema_version {raw.schema_version!r} is not supported "
-            f"(evotui reads {SCHEMA_VERSION})",
-        )
-    for key in REQUIRED_SUMMARY_FIELDS:
-        if key not in raw.summary:
-            raise SnapshotError(path, f"summary is missing {key!r}")
-    examples = raw.examples
-    ids = [e.example_id for e in examples]
-    duplicates: list[int] = []
-    if len(set(ids)) != len(ids):
-        seen: set[int] = set()
-        kept: list[_Example] = []
-        for e in examples:
-            if e.example_id in seen:
-                duplicates.append(e.example_id)
-            else:
-                seen.add(e.example_id)
-                kept.append(e)
-        examples = kept
-        ids = [e.example_id for e in examples]
-    dataset = raw.dataset or Path(path).parent.name
-    step = raw.training_step
+        raw = decode_raw(data, path)
+    except Refused as refused:
+        _parse_slow(data, path)  # names the problem as the contract words it
+        raise SnapshotError(path, f"not a valid snapshot ({refused})") from None
+    return columns_of(raw, str(path))
+
+
+def columns_of(raw: RawColumns, path: str) -> SnapshotColumns:
+    """The numpy form of what :func:`evotui.decode.decode_raw` gives (here or in a worker)."""
+    n = len(raw.example_ids)
     return SnapshotColumns(
-        path=str(path),
-        dataset=dataset,
-        training_step=step,
-        snapshot_id=raw.snapshot_id or snapshot_id(dataset, step),
-        example_ids=ids,
-        # One comprehension per field: with the attribute named in the code, Python's
-        # specialised attribute reads make this faster than any generic transposition.
-        outputs=[e.model_output for e in examples],
-        loss=_floats([e.loss for e in examples]),
-        similarity=_floats([e.similarity for e in examples]),
-        exact_match=np.array([e.exact_match for e in examples], dtype=bool).reshape(len(ids)),
-        duplicate_ids=sorted(set(duplicates)),
+        path=path,
+        dataset=raw.dataset,
+        training_step=raw.training_step,
+        snapshot_id=raw.snapshot_id,
+        example_ids=raw.example_ids,
+        outputs=raw.outputs,
+        loss=_column(raw.loss, n),
+        similarity=_column(raw.similarity, n),
+        exact_match=np.frombuffer(raw.exact_match, dtype=bool),
+        duplicate_ids=raw.duplicate_ids,
         summary=raw.summary,
-        measures={
-            "teacher_forced_accuracy": _floats([e.teacher_forced_accuracy for e in examples]),
-            "min_gold_prob": _floats([e.min_gold_prob for e in examples]),
-            "margin": _floats([e.margin for e in examples]),
-            "first_divergence": _floats([e.first_divergence for e in examples]),
-        },
-        examples=examples,
+        measures={name: _column(raw.measures.get(name), n) for name in MEASURES},
+        examples=raw.examples,
     )
 
 
-def _floats(values: list[float | None] | list[int | None]) -> np.ndarray:
-    """float64 with NaN for None. A column that is all None (a file older than the field) is
-    common and is numpy's slowest case (an object array first), so it is not built at all; the
-    first value decides whether the whole column needs counting."""
-    if values and values[0] is None and values.count(None) == len(values):
-        return nan_column(len(values))
-    return np.array(values, dtype=np.float64).reshape(len(values))
+def _column(values: bytes | None, n: int) -> np.ndarray:
+    """Read-only float64 (a view of the decoded bytes); a column null throughout the file is the
+    shared all-NaN one, not built at all."""
+    return nan_column(n) if values is None else np.frombuffer(values, dtype=np.float64)
 
 
 @functools.lru_cache(maxsize=64)

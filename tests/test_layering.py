@@ -35,6 +35,8 @@ VIEWER_MODULES = [
 # Plain modules: loading, indexing, statistics, diffs. No Textual in them.
 CORE_MODULES = [
     "evotui.snapshot",
+    "evotui.decode",
+    "evotui.parallel",
     "evotui.index",
     "evotui.cache",
     "evotui.export",
@@ -82,3 +84,10 @@ def test_import_linter_contracts_hold() -> None:
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_reading_worker_starts_without_numpy() -> None:
+    """``python -m evotui.decode`` starts in tens of milliseconds because it needs no numpy."""
+    loaded = _imported_after("import evotui.decode")
+    assert "msgspec" in loaded  # the check itself ran
+    assert "numpy" not in loaded

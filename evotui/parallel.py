@@ -1,0 +1,213 @@
+"""Reading a big run with more than one core. No Textual, no torch.
+
+Decoding a snapshot is pure Python work (a million examples are a million objects), so one process
+reads with one core however many the machine has. :func:`read_files` shares a big run's decoding
+with worker processes (``python -m evotui.decode``: msgspec and the standard library only, so one
+starts in tens of milliseconds) and keeps every rule of what a file means where it was: each file
+still goes through :meth:`RunIndex.ingest <evotui.index.RunIndex.ingest>` in this process.
+
+How the work is shared: the files are cut into chunks. A thread per worker hands it the next chunk
+from the front of the list as soon as it is free and queues what it sends back; this process takes
+those into the index and, while none is waiting, reads chunks from the back itself. So it never
+waits for a worker to start, and a small run or a busy machine costs no more than reading alone.
+What a worker sends is cheap to take (raw float64 / bool bytes, outputs as codes into a table of
+the texts it has sent before, texts only where the tracked set changes): taking a file costs this
+process a fraction of reading it. A file a worker could not read is read here, so every problem is
+worded the same way.
+
+Workers are plain subprocesses on pipes, not :mod:`multiprocessing`: its ``spawn`` start method
+runs the caller's main script again in the child (a user's script calling ``load_run`` at top
+level would run twice), and ``fork`` is unsafe from the viewer's threads. A worker that fails or
+cannot start only means this process reads more itself.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from evotui.decode import WorkerFile, receive, send
+from evotui.index import DecodedFile, RunIndex
+from evotui.snapshot import columns_of
+
+CHUNK_FILES = 20  # files per chunk: shared out evenly, yet few messages
+# Below this much JSON, starting a worker costs more than it can take off.
+MIN_BYTES = 16 * 1024 * 1024
+MIN_FILES = 200  # the same, when the files' sizes are not known (a quick scan)
+MAX_WORKERS = 3  # beyond this, taking the files into the index here is the limit
+
+# What a feeding thread queues: (worker, chunk, (new outputs, files)) or (worker, chunk, None)
+# when the worker failed, then (worker, [], None) once it has no more chunks to hand out.
+_Done = tuple["_Worker", list[int], "tuple[list[str], list[WorkerFile]] | None"]
+
+
+def default_workers() -> int:
+    """Worker processes to read a big run with: one per core this process may use beyond its
+    own, at most :data:`MAX_WORKERS`. ``EVOTUI_READ_WORKERS`` sets it (0: read alone)."""
+    chosen = os.environ.get("EVOTUI_READ_WORKERS", "").strip()
+    if chosen.isdigit():
+        return int(chosen)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(0, min(cores - 1, MAX_WORKERS))
+
+
+def read_files(index: RunIndex, keys: Sequence[int], workers: int | None = None) -> Iterator[int]:
+    """Ingest the files listed under ``keys`` (name steps), yielding each key once it is in the
+    index: in ``keys`` order when alone; with workers, the front of ``keys`` first from them and
+    the back from here. Closing the iteration early (a viewer opening another run) stops the
+    workers."""
+    workers = default_workers() if workers is None else workers
+    if workers <= 0 or not _worth_it(index, keys):
+        for key in keys:
+            index.ingest(key)
+            yield key
+        return
+    chunks = deque(list(keys[i : i + CHUNK_FILES]) for i in range(0, len(keys), CHUNK_FILES))
+    paths = {key: state.path for key in keys if (state := index.files.get(key)) is not None}
+    lock = threading.Lock()
+    done: queue.Queue[_Done] = queue.Queue()
+    pool = [w for w in (_Worker.start() for _ in range(workers)) if w is not None]
+    for worker in pool:
+        threading.Thread(target=worker.feed, args=(chunks, paths, lock, done), daemon=True).start()
+    feeding = len(pool)
+    try:
+        while True:
+            try:
+                worker, chunk, message = done.get_nowait()
+            except queue.Empty:
+                with lock:
+                    mine = chunks.pop() if chunks else None
+                if mine is not None:
+                    for key in mine:  # from the back, while the workers take the front
+                        index.ingest(key)
+                        yield key
+                    continue
+                if not feeding:
+                    return
+                worker, chunk, message = done.get()
+            if not chunk:
+                feeding -= 1  # that worker is done
+                continue
+            files = worker.take(index, message, len(chunk))
+            for i, key in enumerate(chunk):
+                index.ingest(key, files[i] if files is not None else None)
+                yield key
+    finally:
+        with lock:
+            chunks.clear()  # a feeding thread stops after the chunk it is on
+        for worker in pool:
+            worker.stop()
+
+
+def _worth_it(index: RunIndex, keys: Sequence[int]) -> bool:
+    total = 0
+    for key in keys:
+        state = index.files.get(key)
+        if state is None or state.stamp is None:
+            return len(keys) >= MIN_FILES
+        total += state.stamp[1]
+    return total >= MIN_BYTES
+
+
+class _Worker:
+    """One worker process, and how its output codes map to the index's."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.remap = np.zeros(0, dtype=np.int32)
+
+    @classmethod
+    def start(cls) -> _Worker | None:
+        if not sys.executable:
+            return None
+        root = str(Path(__file__).resolve().parent.parent)  # where this evotui is importable
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "evotui.decode"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,  # never onto a viewer's screen
+                env=env,
+            )
+        except OSError:
+            return None
+        return cls(process)
+
+    def feed(
+        self,
+        chunks: deque[list[int]],
+        paths: dict[int, str],
+        lock: threading.Lock,
+        done: queue.Queue[_Done],
+    ) -> None:
+        """In its own thread: hand the worker the next chunk from the front as soon as it is
+        free, and queue what it sends back (it never waits for the reader to listen)."""
+        try:
+            while True:
+                with lock:
+                    chunk = chunks.popleft() if chunks else None
+                if chunk is None:
+                    return
+                try:
+                    send(self.process.stdin, [paths.get(key, "") for key in chunk])
+                    message = receive(self.process.stdout)
+                except Exception:  # a dead or garbled worker: its chunk is read here instead
+                    done.put((self, chunk, None))
+                    return
+                done.put((self, chunk, message))
+        finally:
+            done.put((self, [], None))
+
+    def take(
+        self, index: RunIndex, message: tuple[list[str], list[WorkerFile]] | None, count: int
+    ) -> list[DecodedFile | None] | None:
+        """A chunk's files as the index takes them (None where this process must read the file
+        itself); None when the worker failed."""
+        try:
+            new_outputs, files = message  # type: ignore[misc]
+            if len(files) != count:
+                raise ValueError("one result per file")
+        except (TypeError, ValueError):
+            return None
+        with index._lock:  # the index's table of outputs grows under its lock, as in any ingest
+            self.remap = np.concatenate([self.remap, index._output_codes(new_outputs)])
+        out: list[DecodedFile | None] = []
+        for one in files:
+            if one.raw is None:
+                out.append(None)
+                continue
+            codes = self.remap[np.frombuffer(one.codes, dtype=np.int32)]
+            out.append(
+                DecodedFile(
+                    one.path, one.stamp, columns_of(one.raw, one.path), read=True, codes=codes
+                )
+            )
+        return out
+
+    def stop(self) -> None:
+        """Close its input: it finishes the chunk it is on (its feeding thread takes the answer
+        and stops) and exits; killed if it has not within a second."""
+        process = self.process
+        try:
+            if process.stdin is not None:
+                process.stdin.close()
+        except OSError:
+            pass
+        try:
+            process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

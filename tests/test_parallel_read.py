@@ -1,0 +1,239 @@
+"""Reading a big run with worker processes (evotui.parallel, evotui.decode): the index they help
+build is the one a single process builds, file for file and value for value, odd files included;
+a worker that dies or never starts only means reading more here; stopping early stops the
+workers; a user's script that reads a run at top level runs once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evotui import parallel
+from evotui.export import export_step
+from evotui.index import RunIndex
+from evotui.snapshot import build_snapshot, dumps, snapshot_filename
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_viewer_app import wait_for  # noqa: E402
+
+
+def _row(i: int, step: int, text: str | None = None) -> dict[str, object]:
+    output = str((i + step // 10) % 7)
+    return {
+        "example_id": i,
+        "input": text or f"question {i}\x1b[2J",
+        "expected_output": "3",
+        "model_output": output,
+        "loss": None if (i, step) == (2, 40) else 0.1 * i + 1 / (step + 1),
+        "similarity": 0.5,
+        "exact_match": output == "3",
+        **({"margin": 0.25 * i - step / 100} if step >= 50 else {}),
+    }
+
+
+def make_big_odd_run(folder: Path, snapshots: int = 40) -> Path:
+    """A run the workers share (with the thresholds at 0), holding what a reader must get right
+    whoever reads it: a tracked set that grows midway, an example reworded, duplicate ids, a
+    null loss, measures from step 50 on, a file whose name says another step, a second file
+    for one step, a truncated file, foreign JSON, a folder named like a snapshot."""
+    folder.mkdir(parents=True)
+    for k in range(snapshots):
+        step = 10 * k
+        count = 5 if step < 120 else 8  # three examples join at step 120
+        rows = [_row(i, step) for i in range(count)]
+        if step == 200:
+            rows[1] = _row(1, step, text="question 1, reworded")
+        if step == 230:
+            rows.append(_row(0, step))  # a duplicate id: the first is kept
+        (folder / snapshot_filename(step)).write_bytes(dumps(build_snapshot("big", step, rows)))
+    (folder / snapshot_filename(1000)).write_bytes(
+        dumps(build_snapshot("big", 1005, [_row(i, 1005) for i in range(8)]))
+    )
+    (folder / snapshot_filename(1010)).write_bytes(
+        dumps(build_snapshot("big", 1005, [_row(i, 1010) for i in range(8)]))
+    )
+    (folder / snapshot_filename(1020)).write_bytes(dumps(build_snapshot("big", 1020, []))[:60])
+    (folder / snapshot_filename(1030)).write_text('{"hello": "world"}')
+    (folder / snapshot_filename(1040)).mkdir()
+    return folder
+
+
+@pytest.fixture
+def shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers for any run, in small chunks (so that both sides read some of a small run)."""
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "MIN_FILES", 0)
+    monkeypatch.setattr(parallel, "CHUNK_FILES", 3)
+    monkeypatch.setenv("EVOTUI_READ_WORKERS", "2")  # also on a one-core machine
+
+
+def _read(folder: Path, workers: int) -> RunIndex:
+    index = RunIndex(folder)
+    index.scan()
+    index.read_all(workers=workers)
+    return index
+
+
+def _padded(values: np.ndarray, n: int) -> list[object]:
+    """A row as long as the index has columns (a row is as long as the index had columns when
+    its file was read, which depends on the order the files were read in; absent = padding)."""
+    fill: object = False if values.dtype == bool else float("nan")
+    return [*values.tolist(), *[fill] * (n - len(values))]
+
+
+def _everything(index: RunIndex) -> dict[str, object]:
+    steps = sorted(index.data)
+    n = len(index.example_ids)
+    return {
+        "steps": steps,
+        "statuses": {key: (state.status, state.step) for key, state in index.files.items()},
+        "skipped": sorted((n.path, n.problem) for n in index.skipped.values()),
+        "warnings": sorted((n.path, n.problem) for n in index.warnings.values()),
+        "columns": (index.example_ids, index.inputs, index.expected),
+        "outputs": {s: index.outputs(index.data[s]) for s in steps},
+        "numbers": {
+            s: [index.data[s].order.tolist()]
+            + [
+                _padded(getattr(index.data[s], name), n)
+                for name in ("loss", "similarity", "correct", "present")
+            ]
+            + [_padded(index.data[s].measures[m], n) for m in sorted(index.data[s].measures)]
+            + [index.data[s].accuracy, index.data[s].total, index.data[s].duplicate_ids]
+            for s in steps
+        },
+        "exports": b"".join(export_step(index, index.data[s], "jsonl") for s in steps),
+    }
+
+
+def test_workers_build_the_index_one_process_builds(tmp_path: Path, shared: None) -> None:
+    folder = make_big_odd_run(tmp_path / "big")
+    alone = _read(folder, workers=0)
+    assert alone.reads == 44 and len(alone.data) == 41  # the check itself reads the odd files
+    for workers in (1, 2):
+        helped = _read(folder, workers)
+        assert helped.reads == alone.reads
+        got, want = _everything(helped), _everything(alone)
+        for key in want:  # nan == nan in the lists: compare them as JSON would
+            assert repr(got[key]) == repr(want[key]), (workers, key)
+
+
+def test_the_workers_really_read(
+    tmp_path: Path, shared: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a test that passes by reading everything here: files come back from the workers (a
+    worker's first chunk is handed out before this process reads anything)."""
+    folder = make_big_odd_run(tmp_path / "big")
+    taken: list[str] = []
+    original = parallel._Worker.take
+
+    def counting(self: parallel._Worker, *args: object) -> object:
+        files = original(self, *args)  # type: ignore[arg-type]
+        taken.extend(one.path for one in files or [] if one is not None)
+        return files
+
+    monkeypatch.setattr(parallel._Worker, "take", counting)
+    index = RunIndex(folder)
+    index.scan()
+    keys = list(parallel.read_files(index, sorted(index.pending()), workers=1))
+    assert sorted(keys) == sorted(index.files)
+    assert taken, "no file came from a worker"
+
+
+def test_a_worker_that_dies_or_never_starts_only_means_reading_here(
+    tmp_path: Path, shared: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = make_big_odd_run(tmp_path / "big")
+    want = _everything(_read(folder, workers=0))
+
+    def dying() -> parallel._Worker:
+        return parallel._Worker(
+            subprocess.Popen(
+                [sys.executable, "-c", "import sys; sys.stdin.buffer.read(3)"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+        )
+
+    monkeypatch.setattr(parallel._Worker, "start", staticmethod(dying))
+    assert repr(_everything(_read(folder, workers=2))) == repr(want)
+    monkeypatch.setattr(parallel._Worker, "start", staticmethod(lambda: None))
+    assert repr(_everything(_read(folder, workers=2))) == repr(want)
+
+
+def test_stopping_early_stops_the_workers(
+    tmp_path: Path, shared: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = make_big_odd_run(tmp_path / "big")
+    started: list[subprocess.Popen[bytes]] = []
+    original = parallel._Worker.start
+
+    def recording() -> parallel._Worker | None:
+        worker = original()
+        if worker is not None:
+            started.append(worker.process)
+        return worker
+
+    monkeypatch.setattr(parallel._Worker, "start", staticmethod(recording))
+    index = RunIndex(folder)
+    index.scan()
+    reading = parallel.read_files(index, sorted(index.pending()), workers=2)
+    next(reading)
+    reading.close()
+    assert len(started) == 2
+    assert all(process.poll() is not None for process in started)
+
+
+def test_a_script_reading_a_run_at_top_level_runs_once(tmp_path: Path) -> None:
+    """The multiprocessing 'spawn' trap: a worker must never run the caller's main script."""
+    folder = make_big_odd_run(tmp_path / "big")
+    log = tmp_path / "ran.log"
+    script = tmp_path / "notebook_like.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            from evotui import parallel
+            from evotui.run import load_run
+            parallel.MIN_BYTES = parallel.MIN_FILES = 0
+            parallel.CHUNK_FILES = 3
+            with open({str(log)!r}, "a") as handle:
+                handle.write("ran\\n")
+            run = load_run({str(folder)!r})
+            print(len(run.steps))
+            """
+        )
+    )
+    env_root = str(Path(__file__).resolve().parent.parent)
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": env_root, "EVOTUI_READ_WORKERS": "2", "EVOTUI_CACHE_DIR": "off"},
+    )
+    assert out.stdout.split() == ["41"]
+    assert log.read_text() == "ran\n"
+
+
+async def test_the_viewer_reads_a_big_run_with_workers(tmp_path: Path, shared: None) -> None:
+    from evotui.app import EvotuiApp
+
+    folder = make_big_odd_run(tmp_path / "big")
+    want = _everything(_read(folder, workers=0))
+    app = EvotuiApp(folder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(
+            pilot,
+            lambda: (
+                app.main.index is not None
+                and not app.main.index.pending()
+                and not app.main.progress
+            ),
+        )
+        index = app.main.index
+        assert index is not None
+        assert repr(_everything(index)) == repr(want)
