@@ -64,30 +64,67 @@ def default_workers() -> int:
 
 def read_files(index: RunIndex, keys: Sequence[int], workers: int | None = None) -> Iterator[int]:
     """Ingest the files listed under ``keys`` (name steps), yielding each key once it is in the
-    index: in ``keys`` order when alone; with workers, the front of ``keys`` first from them and
-    the back from here. Closing the iteration early (a viewer opening another run) stops the
-    workers."""
-    workers = default_workers() if workers is None else workers
-    if workers <= 0 or not _worth_it(index, keys):
-        for key in keys:
-            index.ingest(key)
-            yield key
-        return
-    chunks = deque(list(keys[i : i + CHUNK_FILES]) for i in range(0, len(keys), CHUNK_FILES))
-    paths = {key: state.path for key in keys if (state := index.files.get(key)) is not None}
-    lock = threading.Lock()
-    done: queue.Queue[_Done] = queue.Queue()
-    pool = [w for w in (_Worker.start() for _ in range(workers)) if w is not None]
-    for worker in pool:
-        threading.Thread(target=worker.feed, args=(chunks, paths, lock, done), daemon=True).start()
-    feeding = len(pool)
+    index; see :class:`SharedReading`."""
+    reading = SharedReading(index, keys, workers)
     try:
+        yield from reading
+    finally:
+        reading.close()
+
+
+class SharedReading:
+    """Files of a run read into ``index`` by this process and, for a big run, worker processes
+    (``workers``; default: one per spare core).
+
+    ``keys`` (name steps) are the files to read, in that order; None: the files pending in the
+    index, newest first, now for the workers and again when iterating (a file that arrived or
+    changed meanwhile is read too). The workers start at once and go on while this process does
+    something else (the viewer paints its first screen meanwhile). Iterating ingests the files,
+    yielding each key once it is in the index: in order when alone; with workers, the front from
+    them and the back from here. A key already read by then (from the index cache) costs
+    nothing. :meth:`close` stops the workers (also after a partial iteration: a viewer opening
+    another run)."""
+
+    def __init__(
+        self, index: RunIndex, keys: Sequence[int] | None = None, workers: int | None = None
+    ) -> None:
+        self.index = index
+        self._fixed = keys is not None
+        self.keys = list(keys) if keys is not None else index.pending()
+        workers = default_workers() if workers is None else workers
+        self._chunks: deque[list[int]] = deque()
+        self._lock = threading.Lock()
+        self._done: queue.Queue[_Done] = queue.Queue()
+        self._pool: list[_Worker] = []
+        if workers <= 0 or not _worth_it(index, self.keys):
+            return
+        keys = self.keys
+        self._chunks.extend(keys[i : i + CHUNK_FILES] for i in range(0, len(keys), CHUNK_FILES))
+        paths = {key: state.path for key in keys if (state := index.files.get(key)) is not None}
+        self._pool = [w for w in (_Worker.start() for _ in range(workers)) if w is not None]
+        for worker in self._pool:
+            threading.Thread(
+                target=worker.feed, args=(self._chunks, paths, self._lock, self._done), daemon=True
+            ).start()
+
+    def __iter__(self) -> Iterator[int]:
+        if self._pool:
+            yield from self._shared()
+            if self._fixed:
+                return
+        for key in self.keys if self._fixed else self.index.pending():
+            self.index.ingest(key)
+            yield key
+
+    def _shared(self) -> Iterator[int]:
+        index, done = self.index, self._done
+        feeding = len(self._pool)
         while True:
             try:
                 worker, chunk, message = done.get_nowait()
             except queue.Empty:
-                with lock:
-                    mine = chunks.pop() if chunks else None
+                with self._lock:
+                    mine = self._chunks.pop() if self._chunks else None
                 if mine is not None:
                     for key in mine:  # from the back, while the workers take the front
                         index.ingest(key)
@@ -103,11 +140,13 @@ def read_files(index: RunIndex, keys: Sequence[int], workers: int | None = None)
             for i, key in enumerate(chunk):
                 index.ingest(key, files[i] if files is not None else None)
                 yield key
-    finally:
-        with lock:
-            chunks.clear()  # a feeding thread stops after the chunk it is on
-        for worker in pool:
+
+    def close(self) -> None:
+        with self._lock:
+            self._chunks.clear()  # a feeding thread stops after the chunk it is on
+        for worker in self._pool:
             worker.stop()
+        self._pool = []
 
 
 def _worth_it(index: RunIndex, keys: Sequence[int]) -> bool:

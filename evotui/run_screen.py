@@ -36,7 +36,7 @@ from evotui.folders import discover_datasets, folder_kind, is_base_folder, snaps
 from evotui.index import FolderError, RunIndex, StepData, list_step_files
 from evotui.messages import FilesChanged, IndexChanged, IndexProgress, StepLoaded
 from evotui.names import file_name_part
-from evotui.parallel import read_files
+from evotui.parallel import SharedReading
 from evotui.snapshot import write_bytes_atomic
 from evotui.text import safe_line, safe_message
 from evotui.view import (
@@ -232,7 +232,16 @@ class RunScreen(Screen[None]):
                 break
         index.matrices()
         self.post_message(IndexProgress())
-        # The rest waits for the first screen: reading competes with painting for the GIL.
+        # Worker processes (a big run, a spare core) start reading the rest now: they do not
+        # compete with the first paint. This thread's share waits for the first screen: here,
+        # reading competes with painting for the GIL.
+        reading = SharedReading(index)
+        try:
+            self._read_rest(index, reading)
+        finally:
+            reading.close()  # stops the worker processes, however this ends
+
+    def _read_rest(self, index: RunIndex, reading: SharedReading) -> None:
         worker = get_current_worker()
         deadline = time.monotonic() + FIRST_PAINT_WAIT_S
         while not self._painted.wait(0.05):
@@ -251,7 +260,9 @@ class RunScreen(Screen[None]):
         if load_cache(index):  # a run read before and unchanged: no parsing at all
             index.matrices()
             self.post_message(IndexProgress())
-        self._fill_index(index)
+            if not index.pending():
+                reading.close()  # the workers' reads are not needed after all
+        self._fill_index(index, reading)
 
     # -- background work ---------------------------------------------------------------------
     def start_watch(self, folder: Path, recursive: bool) -> None:
@@ -300,22 +311,27 @@ class RunScreen(Screen[None]):
         if self.index is not None:
             self._fill_index(self.index)
 
-    def _fill_index(self, index: RunIndex) -> None:
+    def _fill_index(self, index: RunIndex, reading: SharedReading | None = None) -> None:
         worker = get_current_worker()
         last = time.monotonic()
         every = PROGRESS_EVERY_S
-        reading = read_files(index, index.pending())  # newest first; a big run with workers
-        for _ in reading:
-            if worker.is_cancelled or index is not self.index:
-                reading.close()  # stops the worker processes
-                return
-            if time.monotonic() - last >= every:
-                index.matrices()  # built here, not on the UI thread
-                last = time.monotonic()
-                # Each report redraws the plot and the list on the UI thread, which then holds
-                # the GIL this read needs: report soon, then less and less often.
-                every = min(every * 2, PROGRESS_EVERY_MAX_S)
-                self.post_message(IndexProgress())
+        if reading is None:
+            reading = SharedReading(index)  # what is pending, newest first
+        try:
+            for _ in reading:
+                if worker.is_cancelled or index is not self.index:
+                    break
+                if time.monotonic() - last >= every:
+                    index.matrices()  # built here, not on the UI thread
+                    last = time.monotonic()
+                    # Each report redraws the plot and the list on the UI thread, which then
+                    # holds the GIL this read needs: report soon, then less and less often.
+                    every = min(every * 2, PROGRESS_EVERY_MAX_S)
+                    self.post_message(IndexProgress())
+        finally:
+            reading.close()  # stops the worker processes (also when cancelled part way)
+        if worker.is_cancelled or index is not self.index:
+            return
         index.matrices()
         self.post_message(IndexProgress())
         if index.reads and not index.pending():

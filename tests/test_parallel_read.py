@@ -51,15 +51,16 @@ def make_big_odd_run(folder: Path, snapshots: int = 40) -> Path:
         if step == 230:
             rows.append(_row(0, step))  # a duplicate id: the first is kept
         (folder / snapshot_filename(step)).write_bytes(dumps(build_snapshot("big", step, rows)))
-    (folder / snapshot_filename(1000)).write_bytes(
-        dumps(build_snapshot("big", 1005, [_row(i, 1005) for i in range(8)]))
+    odd = 10 * snapshots + 600  # past the run's own steps
+    (folder / snapshot_filename(odd)).write_bytes(
+        dumps(build_snapshot("big", odd + 5, [_row(i, odd + 5) for i in range(8)]))
     )
-    (folder / snapshot_filename(1010)).write_bytes(
-        dumps(build_snapshot("big", 1005, [_row(i, 1010) for i in range(8)]))
+    (folder / snapshot_filename(odd + 10)).write_bytes(
+        dumps(build_snapshot("big", odd + 5, [_row(i, odd + 10) for i in range(8)]))
     )
-    (folder / snapshot_filename(1020)).write_bytes(dumps(build_snapshot("big", 1020, []))[:60])
-    (folder / snapshot_filename(1030)).write_text('{"hello": "world"}')
-    (folder / snapshot_filename(1040)).mkdir()
+    (folder / snapshot_filename(odd + 20)).write_bytes(dumps(build_snapshot("big", 1, []))[:60])
+    (folder / snapshot_filename(odd + 30)).write_text('{"hello": "world"}')
+    (folder / snapshot_filename(odd + 40)).mkdir()
     return folder
 
 
@@ -169,16 +170,7 @@ def test_stopping_early_stops_the_workers(
     tmp_path: Path, shared: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = make_big_odd_run(tmp_path / "big")
-    started: list[subprocess.Popen[bytes]] = []
-    original = parallel._Worker.start
-
-    def recording() -> parallel._Worker | None:
-        worker = original()
-        if worker is not None:
-            started.append(worker.process)
-        return worker
-
-    monkeypatch.setattr(parallel._Worker, "start", staticmethod(recording))
+    started = _recording_starts(monkeypatch)
     index = RunIndex(folder)
     index.scan()
     reading = parallel.read_files(index, sorted(index.pending()), workers=2)
@@ -219,17 +211,36 @@ def test_a_script_reading_a_run_at_top_level_runs_once(tmp_path: Path) -> None:
     assert log.read_text() == "ran\n"
 
 
-async def test_the_viewer_reads_a_big_run_with_workers(tmp_path: Path, shared: None) -> None:
+def _recording_starts(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
+    started: list[subprocess.Popen[bytes]] = []
+    original = parallel._Worker.start
+
+    def recording() -> parallel._Worker | None:
+        worker = original()
+        if worker is not None:
+            started.append(worker.process)
+        return worker
+
+    monkeypatch.setattr(parallel._Worker, "start", staticmethod(recording))
+    return started
+
+
+async def test_the_viewer_reads_a_big_run_with_workers(
+    tmp_path: Path, shared: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same index as one process builds, and the workers are gone once the run is read."""
     from evotui.app import EvotuiApp
 
     folder = make_big_odd_run(tmp_path / "big")
     want = _everything(_read(folder, workers=0))
+    started = _recording_starts(monkeypatch)
     app = EvotuiApp(folder)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(
             pilot,
             lambda: (
                 app.main.index is not None
+                and app.main.index.loaded_count() == 41
                 and not app.main.index.pending()
                 and not app.main.progress
             ),
@@ -237,3 +248,4 @@ async def test_the_viewer_reads_a_big_run_with_workers(tmp_path: Path, shared: N
         index = app.main.index
         assert index is not None
         assert repr(_everything(index)) == repr(want)
+        assert started and all(process.poll() is not None for process in started)
