@@ -18,6 +18,7 @@ import asyncio
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -234,14 +235,24 @@ class RunScreen(Screen[None]):
         self.post_message(IndexProgress())
         # Worker processes (a big run, a spare core) start reading the rest now: they do not
         # compete with the first paint. This thread's share waits for the first screen: here,
-        # reading competes with painting for the GIL.
-        reading = SharedReading(index)
-        try:
-            self._read_rest(index, reading)
-        finally:
-            reading.close()  # stops the worker processes, however this ends
+        # reading competes with painting for the GIL. A run with an index cache is likely read
+        # before: its workers (if any file changed) start after the cache is opened.
+        from evotui.cache import cache_path, load_cache
 
-    def _read_rest(self, index: RunIndex, reading: SharedReading) -> None:
+        cached = cache_path(index.folder)
+        reading = SharedReading(index) if cached is None or not cached.exists() else None
+        try:
+            self._read_rest(index, reading, load_cache)
+        finally:
+            if reading is not None:
+                reading.close()  # stops the worker processes, however this ends
+
+    def _read_rest(
+        self,
+        index: RunIndex,
+        reading: SharedReading | None,
+        load_cache: Callable[[RunIndex], int],
+    ) -> None:
         worker = get_current_worker()
         deadline = time.monotonic() + FIRST_PAINT_WAIT_S
         while not self._painted.wait(0.05):
@@ -253,14 +264,10 @@ class RunScreen(Screen[None]):
             index.scan()  # each file's mtime and size, to know what the cache still holds
         except FolderError:
             pass
-        # Imported only now: it brings hashlib (OpenSSL, tens of ms) that the first screen
-        # does not need.
-        from evotui.cache import load_cache
-
         if load_cache(index):  # a run read before and unchanged: no parsing at all
             index.matrices()
             self.post_message(IndexProgress())
-            if not index.pending():
+            if reading is not None and not index.pending():
                 reading.close()  # the workers' reads are not needed after all
         self._fill_index(index, reading)
 
