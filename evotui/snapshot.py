@@ -32,7 +32,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -189,8 +189,14 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> Path:
-    """Write ``data`` so that no reader ever sees a half file.
+def write_bytes_atomic(
+    path: str | os.PathLike[str],
+    data: bytes | Sequence[bytes | memoryview],
+    *,
+    durable: bool = True,
+) -> Path:
+    """Write ``data`` (bytes, or parts written one after the other: big arrays need no joined
+    copy) so that no reader ever sees a half file.
 
     A temporary file in the same folder (so ``os.replace`` is a rename on one file system), flushed
     and fsynced, then renamed over the target; the folder is fsynced so the rename survives a power
@@ -207,7 +213,8 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bo
         # so snapshots copied to or read by another user stay readable.
         os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for part in [data] if isinstance(data, bytes) else data:
+                handle.write(part)
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())
