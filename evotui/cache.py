@@ -331,7 +331,8 @@ def save_cache(index: RunIndex) -> bool:
     offset = 0
     for name, array in arrays.items():
         # Written from the arrays' own memory: no copy of the run's matrices on the way out.
-        blob = memoryview(np.ascontiguousarray(array)).cast("B")
+        flat = np.ascontiguousarray(array).reshape(-1)
+        blob = memoryview(flat).cast("B") if flat.size else memoryview(b"")
         header.blobs[name] = _Blob(offset, array.dtype.str, array.size)
         blobs += [blob, memoryview(bytes(_aligned(len(blob)) - len(blob)))]
         offset = _aligned(offset + len(blob))

@@ -327,7 +327,7 @@ class RunScreen(Screen[None]):
         try:
             for _ in reading:
                 if worker.is_cancelled or index is not self.index:
-                    break
+                    return
                 if time.monotonic() - last >= every:
                     index.matrices()  # built here, not on the UI thread
                     last = time.monotonic()
@@ -335,12 +335,10 @@ class RunScreen(Screen[None]):
                     # holds the GIL this read needs: report soon, then less and less often.
                     every = min(every * 2, PROGRESS_EVERY_MAX_S)
                     self.post_message(IndexProgress())
+            index.matrices()
+            self.post_message(IndexProgress())
         finally:
             reading.close()  # stops the worker processes (also when cancelled part way)
-        if worker.is_cancelled or index is not self.index:
-            return
-        index.matrices()
-        self.post_message(IndexProgress())
         if index.reads and not index.pending():
             from evotui.cache import save_cache
 

@@ -273,3 +273,18 @@ def test_outputs_from_the_cache_join_what_the_index_read_first(tmp_path: Path) -
     assert load_cache(viewer) == 2 and viewer.reads == 1
     for step in (0, 10, 20):
         assert viewer.outputs(viewer.data[step]) == cold.outputs(cold.data[step]), step
+
+
+def test_a_run_of_empty_snapshots_round_trips(tmp_path: Path) -> None:
+    """Zero examples make zero-sized matrices: written and mapped back all the same."""
+    folder = tmp_path / "empty"
+    for step in (0, 10):
+        write_json_atomic(folder / snapshot_filename(step), build_snapshot("empty", step, []))
+    index = RunIndex(folder)
+    index.scan()
+    index.read_all()
+    assert save_cache(index)
+    again = RunIndex(folder)
+    again.scan()
+    assert load_cache(again) == 2
+    assert sorted(again.data) == [0, 10] and again.data[10].total == 0
