@@ -258,10 +258,18 @@ def _as_matrices(header: _Header, matrices: dict[str, np.ndarray]) -> Matrices:
 
 
 def save_cache(index: RunIndex) -> bool:
-    """Write what the index holds for its folder (atomically); False when it could not."""
+    """Write what the index holds for its folder (atomically); False when it could not. Never
+    raises: the cache is a shortcut, and no command or viewer may fail for want of it."""
     path = cache_path(index.folder)
     if path is None:
         return False
+    try:
+        return _save(index, path)
+    except Exception:  # noqa: BLE001 (a cache that cannot be written is only a slower next open)
+        return False
+
+
+def _save(index: RunIndex, path: Path) -> bool:
     with index._lock:
         rows: list[tuple[int, StepData, FileState]] = []
         for step, data in sorted(index.data.items()):
