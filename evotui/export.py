@@ -183,10 +183,18 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def json_ready(obj: Any) -> Any:
     """A copy of ``obj`` that JSON can hold: NaN/inf as None, numpy scalars as Python ones."""
-    if isinstance(obj, Mapping):
+    kind = type(obj)  # exact types first: a summary is ~20,000 values, and ABC checks are slow
+    if kind in _PLAIN:
+        return obj
+    if kind is float:
+        return obj if math.isfinite(obj) else None
+    if kind is dict or isinstance(obj, Mapping):
         return {str(k): json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
+    if kind is list or kind is tuple or isinstance(obj, list | tuple):
         return [json_ready(v) for v in obj]
     return _json_value(obj)
