@@ -1,8 +1,8 @@
 """Decoding one snapshot file into columns, with msgspec and the standard library only (no numpy).
 
 The one decoder of the snapshot contract: :func:`evotui.snapshot.decode_snapshot` wraps what it
-gives into numpy arrays, and the worker processes that help read a big run (``python -m
-evotui.decode``, driven by :mod:`evotui.parallel`) run it as it is, so a file means the same
+gives into numpy arrays, and the worker processes that help read a big run (:func:`worker_main`,
+started by :mod:`evotui.parallel`) run it as it is, so a file means the same
 whichever process read it. Without numpy a worker starts in a few tens of milliseconds.
 
 The checks here are the fast ones; a file msgspec refuses raises :class:`Refused`, and the
@@ -168,7 +168,7 @@ def _floats(values: list[float | None] | list[int | None]) -> bytes | None:
     return array.array("d", values).tobytes()
 
 
-# -- a worker process: ``python -m evotui.decode`` ------------------------------------------------
+# -- a worker process (evotui.parallel starts it; ``python -m evotui.decode`` runs one by hand) ----
 
 
 @dataclass(slots=True)

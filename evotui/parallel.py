@@ -2,9 +2,9 @@
 
 Decoding a snapshot is pure Python work (a million examples are a million objects), so one process
 reads with one core however many the machine has. :func:`read_files` shares a big run's decoding
-with worker processes (``python -m evotui.decode``: msgspec and the standard library only, so one
-starts in tens of milliseconds) and keeps every rule of what a file means where it was: each file
-still goes through :meth:`RunIndex.ingest <evotui.index.RunIndex.ingest>` in this process.
+with worker processes (:func:`evotui.decode.worker_main`: msgspec and the standard library only,
+so one starts in tens of milliseconds) and keeps every rule of what a file means where it was:
+each file still goes through :meth:`RunIndex.ingest <evotui.index.RunIndex.ingest>` in this process.
 
 How the work is shared: the files are cut into chunks. A thread per worker hands it the next chunk
 from the front of the list as soon as it is free and queues what it sends back; this process takes
@@ -43,6 +43,10 @@ CHUNK_FILES = 20  # files per chunk: shared out evenly, yet few messages
 MIN_BYTES = 16 * 1024 * 1024
 MIN_FILES = 200  # the same, when the files' sizes are not known (a quick scan)
 MAX_WORKERS = 3  # beyond this, taking the files into the index here is the limit
+# The worker's program: `python -P -c _WORKER ROOT` (see _Worker.start).
+_WORKER = (
+    "import sys; sys.path.append(sys.argv[1]); from evotui.decode import worker_main; worker_main()"
+)
 
 # What a feeding thread queues: (worker, chunk, (new outputs, files)) or (worker, chunk, None)
 # when the worker failed, then (worker, [], None) once it has no more chunks to hand out.
@@ -170,16 +174,16 @@ class _Worker:
     def start(cls) -> _Worker | None:
         if not sys.executable:
             return None
-        root = str(Path(__file__).resolve().parent.parent)  # where this evotui is importable
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        # -P: the working folder is not put on the worker's path (a file there named like a
+        # module it imports would be imported instead). The folder this evotui came from goes
+        # last on it: found when nothing else provides evotui, never shadowing anything.
+        root = str(Path(__file__).resolve().parent.parent)
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "evotui.decode"],
+                [sys.executable, "-P", "-c", _WORKER, root],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,  # never onto a viewer's screen
-                env=env,
             )
         except OSError:
             return None

@@ -87,7 +87,7 @@ def test_import_linter_contracts_hold() -> None:
 
 
 def test_a_reading_worker_starts_without_numpy() -> None:
-    """``python -m evotui.decode`` starts in tens of milliseconds because it needs no numpy."""
+    """A reading worker (evotui.decode) starts in tens of milliseconds: it needs no numpy."""
     loaded = _imported_after("import evotui.decode")
     assert "msgspec" in loaded  # the check itself ran
     assert "numpy" not in loaded

@@ -123,12 +123,17 @@ def test_workers_build_the_index_one_process_builds(tmp_path: Path, shared: None
             assert repr(got[key]) == repr(want[key]), (workers, key)
 
 
+@pytest.mark.parametrize("where", ["anywhere", "a folder with a msgspec.py"])
 def test_the_workers_really_read(
-    tmp_path: Path, shared: None, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, shared: None, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     """Not a test that passes by reading everything here: files come back from the workers (a
-    worker's first chunk is handed out before this process reads anything)."""
+    worker's first chunk is handed out before this process reads anything), also when started
+    from a folder holding a file named like a module they import (it is not on their path)."""
     folder = make_big_odd_run(tmp_path / "big")
+    if where != "anywhere":
+        (tmp_path / "msgspec.py").write_text("raise SystemExit('the wrong msgspec')\n")
+        monkeypatch.chdir(tmp_path)
     taken: list[str] = []
     original = parallel._Worker.take
 
