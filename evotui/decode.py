@@ -134,22 +134,27 @@ def decode_raw(data: bytes | str, path: str | os.PathLike[str]) -> RawColumns:
         ids = [e.example_id for e in examples]
     dataset = raw.dataset or Path(path).parent.name
     step = raw.training_step
-    # One comprehension per field: with the attribute named in the code, Python's specialised
-    # attribute reads make this faster than any generic transposition.
-    measures = {
-        "teacher_forced_accuracy": _floats([e.teacher_forced_accuracy for e in examples]),
-        "min_gold_prob": _floats([e.min_gold_prob for e in examples]),
-        "margin": _floats([e.margin for e in examples]),
-        "first_divergence": _floats([e.first_divergence for e in examples]),
-    }
+    try:
+        # One comprehension per field: with the attribute named in the code, Python's
+        # specialised attribute reads make this faster than any generic transposition.
+        measures = {
+            "teacher_forced_accuracy": _floats([e.teacher_forced_accuracy for e in examples]),
+            "min_gold_prob": _floats([e.min_gold_prob for e in examples]),
+            "margin": _floats([e.margin for e in examples]),
+            "first_divergence": _floats([e.first_divergence for e in examples]),
+        }
+        loss = _floats([e.loss for e in examples])
+        similarity = _floats([e.similarity for e in examples])
+    except OverflowError:  # an integer past float64 (first_divergence: 10**400)
+        raise SnapshotError(path, "a number too large for a float") from None
     return RawColumns(
         dataset=dataset,
         training_step=step,
         snapshot_id=raw.snapshot_id or snapshot_id(dataset, step),
         example_ids=ids,
         outputs=[e.model_output for e in examples],
-        loss=_floats([e.loss for e in examples]),
-        similarity=_floats([e.similarity for e in examples]),
+        loss=loss,
+        similarity=similarity,
         exact_match=bytes([e.exact_match for e in examples]),
         measures={name: values for name, values in measures.items() if values is not None},
         duplicate_ids=sorted(set(duplicates)),
@@ -234,7 +239,12 @@ def receive(pipe: Any) -> Any:
 
 
 def worker_main() -> None:
-    """Decode the chunks of paths that arrive on stdin until it closes."""
+    """Decode the chunks of paths that arrive on stdin until it closes. Started with the folder
+    of the reader's evotui as its argument: a worker that imported another evotui (another
+    version installed elsewhere) stops at once, and the reader reads alone."""
+    here = Path(__file__).resolve().parent.parent
+    if len(sys.argv) > 1 and Path(sys.argv[1]).resolve() != here:
+        return
     table: dict[str, int] = {}
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:

@@ -65,9 +65,9 @@ def step_rows(
     texts = index.step_texts(data)
     rows: list[dict[str, Any]] = []
     for col in cols:
-        text, expected = texts.inputs[col], texts.expected[col]
-        if text is None or expected is None:
+        if col >= len(texts.inputs) or texts.inputs[col] is None:
             continue  # not in this snapshot
+        text, expected = texts.inputs[col] or "", texts.expected[col] or ""
         rows.append(
             {
                 "dataset": data.dataset,

@@ -116,15 +116,10 @@ def decode_file(path: str) -> DecodedFile:
         return DecodedFile(path, stamp, None, exc.problem, read=True)
 
 
-def _texts_of(cols: SnapshotColumns) -> tuple[list[str], list[str]]:
-    try:
-        again = read_columns(cols.path)
-    except SnapshotError:
-        again = None
-    if again is None or again.example_ids != cols.example_ids:
-        # Rewritten since: its texts stay unknown ("?") until a scan reads it again.
-        return ["?"] * len(cols), ["?"] * len(cols)
-    return again.inputs, again.expected
+def _needs_texts(cols: SnapshotColumns, col_of: dict[int, int]) -> bool:
+    """Decoded without its texts (a worker's read) but holding examples the index has not seen.
+    (``col_of`` only grows, so reading it without the lock can only err towards a read.)"""
+    return len(cols.examples) != len(cols) and any(i not in col_of for i in cols.example_ids)
 
 
 @dataclass(slots=True)
@@ -413,7 +408,16 @@ class RunIndex:
             if state.status == OK:
                 return True
             path, stamp = state.path, state.stamp
-        if decoded is None or decoded.path != path:
+        if (
+            decoded is None
+            or decoded.path != path
+            # A worker read another version of the file than the scan saw (rewritten since):
+            # taking it under the new stamp would keep the old content for good.
+            or (stamp is not None and decoded.stamp != stamp)
+            # New examples, and the worker sent no texts (it sends them only where the tracked
+            # set changes within its share): this file is read here, texts and all.
+            or (decoded.cols is not None and _needs_texts(decoded.cols, self.col_of))
+        ):
             decoded = decode_file(path)
         if decoded.read:
             self.reads += 1
@@ -489,10 +493,8 @@ class RunIndex:
             col_of = self.col_of
             new = [i for i, example_id in enumerate(ids) if example_id not in col_of]
             inputs, expected = (cols.inputs, cols.expected) if new else ([], [])
-            if new and len(inputs) != len(ids):
-                # A worker sends the texts only where the tracked set changes within its share
-                # of the files; a rarer order of events needs them read here.
-                inputs, expected = _texts_of(cols)
+            if len(inputs) != len(ids) and new:  # cannot happen: ingest reads such a file itself
+                inputs, expected = [""] * len(ids), [""] * len(ids)
             for i in new:
                 col_of[ids[i]] = len(self.example_ids)
                 self.example_ids.append(ids[i])
@@ -595,26 +597,31 @@ class RunIndex:
         """(input, expected output) of a column as that snapshot has them (reads the file:
         not from the UI thread; the column's own texts are ``inputs[col]``/``expected[col]``)."""
         texts = self.step_texts(data)
-        text, expected = texts.inputs[col], texts.expected[col]
+        inside = col < len(texts.inputs)
+        text, expected = (texts.inputs[col], texts.expected[col]) if inside else (None, None)
         if text is None or expected is None:
             raise KeyError(f"example {self.example_ids[col]} is not in the snapshot at {data.step}")
         return text, expected
 
     def step_texts(self, data: StepData) -> StepTexts:
         """The inputs and expected outputs as one snapshot's file has them, by column. Reads the
-        file (so not from the UI thread); the last few are kept. A file that changed its
-        examples or vanished since it was read gives the columns' own texts: the next scan reads
-        it again."""
+        file (so not from the UI thread); the last few are kept. A file that changed (another
+        mtime or size than when it was read) or vanished gives the columns' own texts, never
+        another version's beside this one's numbers: the next scan reads it again."""
         with self._lock:
+            n = len(self.example_ids)
             cached = self._texts.get(data.path)
-            if cached is not None and cached[0] is data:
+            if cached is not None and cached[0] is data and len(cached[1].inputs) == n:
                 self._texts.move_to_end(data.path)
                 return cached[1]
-        try:
-            cols: SnapshotColumns | None = read_columns(data.path)
-        except SnapshotError:
-            cols = None
-        n = len(self.example_ids)
+            state = self.files.get(self.owner.get(data.step, -1))
+            taken = state.stamp if state is not None and state.path == data.path else None
+        cols: SnapshotColumns | None = None
+        if taken is not None and _stat_one(data.path) == taken:
+            try:
+                cols = read_columns(data.path)
+            except SnapshotError:
+                pass
         inputs: list[str | None] = [None] * n
         expected: list[str | None] = [None] * n
         order = data.order.tolist()

@@ -44,9 +44,7 @@ MIN_BYTES = 16 * 1024 * 1024
 MIN_FILES = 200  # the same, when the files' sizes are not known (a quick scan)
 MAX_WORKERS = 3  # beyond this, taking the files into the index here is the limit
 # The worker's program: `python -P -c _WORKER ROOT` (see _Worker.start).
-_WORKER = (
-    "import sys; sys.path.append(sys.argv[1]); from evotui.decode import worker_main; worker_main()"
-)
+_WORKER = "import sys; sys.path.append(sys.argv[1]); import evotui.decode as d; d.worker_main()"
 
 # What a feeding thread queues: (worker, chunk, (new outputs, files)) or (worker, chunk, None)
 # when the worker failed, then (worker, [], None) once it has no more chunks to hand out.
@@ -58,7 +56,7 @@ def default_workers() -> int:
     own, at most :data:`MAX_WORKERS`. ``EVOTUI_READ_WORKERS`` sets it (0: read alone)."""
     chosen = os.environ.get("EVOTUI_READ_WORKERS", "").strip()
     if chosen.isdigit():
-        return int(chosen)
+        return min(int(chosen), 16)
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -172,7 +170,8 @@ class _Worker:
 
     @classmethod
     def start(cls) -> _Worker | None:
-        if not sys.executable:
+        # Only a Python interpreter (an application embedding Python has its own executable).
+        if "python" not in os.path.basename(sys.executable or "").lower():
             return None
         # -P: the working folder is not put on the worker's path (a file there named like a
         # module it imports would be imported instead). The folder this evotui came from goes

@@ -15,6 +15,7 @@ message back (:mod:`evotui.messages`): the UI thread never reads a snapshot.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import threading
 import time
@@ -240,7 +241,8 @@ class RunScreen(Screen[None]):
         from evotui.cache import cache_path, load_cache
 
         cached = cache_path(index.folder)
-        reading = SharedReading(index) if cached is None or not cached.exists() else None
+        early = cached is None or not os.path.exists(cached)  # (never raises: no permission)
+        reading = SharedReading(index) if early else None
         try:
             self._read_rest(index, reading, load_cache)
         finally:
@@ -612,7 +614,7 @@ class RunScreen(Screen[None]):
         try:
             data = export_step(index, data_at, fmt, cols, prev=prev)
             write_bytes_atomic(path, data)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 (a folder, a disk, a value JSON cannot hold)
             message = safe_message(f"Export failed: {exc}")
             self.app.call_from_thread(self.notify, message, severity="error", markup=False)
             return

@@ -213,7 +213,7 @@ def write_bytes_atomic(
         # so snapshots copied to or read by another user stay readable.
         os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
-            for part in [data] if isinstance(data, bytes) else data:
+            for part in [data] if isinstance(data, bytes | bytearray | memoryview) else data:
                 handle.write(part)
             handle.flush()
             if durable:

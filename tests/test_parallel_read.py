@@ -254,3 +254,120 @@ async def test_the_viewer_reads_a_big_run_with_workers(
         assert index is not None
         assert repr(_everything(index)) == repr(want)
         assert started and all(process.poll() is not None for process in started)
+
+
+# -- found in review: each of these failed on the first version of the change ----------------------
+
+
+def _one(folder: Path, step: int, ids: list[int], text: str = "q", output: str = "o") -> Path:
+    rows = [
+        {
+            "example_id": i,
+            "input": f"{text}{i}",
+            "expected_output": "b",
+            "model_output": f"{output}{i}",
+            "loss": 1.0,
+            "similarity": 0.5,
+            "exact_match": False,
+        }
+        for i in ids
+    ]
+    path = folder / snapshot_filename(step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(dumps(build_snapshot(folder.name, step, rows)))
+    return path
+
+
+@pytest.mark.parametrize("scan", ["a full scan", "a watcher's scan of the file"])
+def test_a_file_rewritten_after_a_worker_read_it_is_read_again(
+    tmp_path: Path, shared: None, scan: str
+) -> None:
+    """A worker's read of an older version is not taken under the newer version's stamp."""
+    import os
+    import time
+
+    folder = tmp_path / "ds"
+    for step in range(3):
+        os.utime(_one(folder, step, [1], output="OLD"), (1000, 1000))
+    index = RunIndex(folder)
+    index.scan(quick=scan == "a full scan")
+    reading = parallel.SharedReading(index, workers=1)
+    deadline = time.monotonic() + 10
+    while reading._done.empty() and time.monotonic() < deadline:  # the worker has answered
+        time.sleep(0.02)
+    os.utime(_one(folder, 1, [1], output="NEW"), (2000, 2000))
+    if scan == "a full scan":
+        index.scan()
+    else:
+        index.scan([str(folder / snapshot_filename(1))])
+    list(reading)
+    reading.close()
+    assert index.output(index.data[1], 0) == "NEW1"
+
+
+def test_an_export_after_new_examples_arrive(tmp_path: Path) -> None:
+    """The texts kept for a snapshot grow with the index's columns (a second x on a step)."""
+    from evotui.export import step_rows
+
+    folder = tmp_path / "ds"
+    _one(folder, 0, [1, 2])
+    index = _read(folder, workers=0)
+    assert len(step_rows(index, index.data[0], [0, 1])) == 2
+    _one(folder, 10, [1, 2, 3])
+    index.scan()
+    index.read_all(workers=0)
+    assert [r["example_id"] for r in step_rows(index, index.data[0], [0, 1, 2])] == [1, 2]
+
+
+def test_texts_of_a_file_rewritten_since_are_not_mixed_in(tmp_path: Path) -> None:
+    """Retrained into the same folder: the export keeps the texts it had beside its numbers."""
+    import os
+
+    folder = tmp_path / "ds"
+    os.utime(_one(folder, 0, [1], text="question A", output="answer A"), (1000, 1000))
+    index = _read(folder, workers=0)
+    os.utime(_one(folder, 0, [1], text="question B", output="answer B"), (2000, 2000))
+    assert index.texts(index.data[0], 0) == ("question A1", "b")
+    assert index.output(index.data[0], 0) == "answer A1"
+
+
+async def test_a_cache_folder_that_cannot_be_looked_into(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No permission on the cache folder: the viewer reads the run all the same."""
+    import os
+
+    from evotui.app import EvotuiApp
+
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o000)
+    where = locked / "cache"
+    if os.geteuid() == 0:  # root looks anywhere; /proc/1/root refuses even root in a container
+        where = Path("/proc/1/root/evotui-cache")
+    try:
+        where.exists()
+    except PermissionError:
+        pass
+    else:
+        pytest.skip("no folder here refuses to be looked into")
+    monkeypatch.setenv("EVOTUI_CACHE_DIR", str(where))
+    folder = make_big_odd_run(tmp_path / "big")
+    app = EvotuiApp(folder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(
+            pilot, lambda: app.main.index is not None and app.main.index.loaded_count() == 41
+        )
+        assert app.is_running
+
+
+def test_a_number_past_float64_is_one_line_not_a_crash(tmp_path: Path) -> None:
+    folder = tmp_path / "ds"
+    path = _one(folder, 0, [1])
+    path.write_text(
+        path.read_text().replace(
+            '"loss": 1.0', '"first_divergence": 1' + "0" * 400 + ', "loss": 1.0'
+        )
+    )
+    index = _read(folder, workers=0)
+    assert not index.data
+    assert [n.problem for n in index.skipped.values()] == ["a number too large for a float"]
