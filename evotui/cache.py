@@ -25,7 +25,16 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from evotui.index import OK, FileState, Matrices, Notice, RunIndex, StepData, identity_order
+from evotui.index import (
+    OK,
+    FileState,
+    Matrices,
+    Notice,
+    RunIndex,
+    StepData,
+    identity_order,
+    stack_rows,
+)
 from evotui.snapshot import MEASURES, nan_column, write_bytes_atomic
 
 # 2: the per-example measures (margin, ...); 3: int32 codes, all-NaN measures left out;
@@ -288,26 +297,25 @@ def _save(index: RunIndex, path: Path) -> bool:
             steps=[],
             blobs={},
         )
-        mats = index.matrices()  # built once for every reader of this index (dynamics, views)
-        if mats.steps == [d.step for _, d, _ in rows] and mats.loss.shape == (len(rows), n):
-            arrays: dict[str, np.ndarray] = {
-                "loss": mats.loss,
-                "similarity": mats.similarity,
-                "correct": mats.correct,
-                "present": mats.present,
-            }
-        else:
-            arrays = {
-                "loss": _stack([d.loss for _, d, _ in rows], n, np.nan, np.float64),
-                "similarity": _stack([d.similarity for _, d, _ in rows], n, np.nan, np.float64),
-                "correct": _stack([d.correct for _, d, _ in rows], n, False, bool),
-                "present": _stack([d.present for _, d, _ in rows], n, False, bool),
-            }
-        arrays["outputs"] = _stack([d.outputs for _, d, _ in rows], n, -1, np.int32)
+        # The index's own matrices (built once for every reader: dynamics, views), less the
+        # rare step whose file cannot be cached (no stamp).
+        mats = index.matrices()
+        saved = {data.step for _, data, _ in rows}
+        keep = [i for i, step in enumerate(mats.steps) if step in saved]
+        arrays: dict[str, np.ndarray] = {
+            name: matrix if len(keep) == len(mats.steps) else matrix[keep]
+            for name, matrix in (
+                ("loss", mats.loss),
+                ("similarity", mats.similarity),
+                ("correct", mats.correct),
+                ("present", mats.present),
+            )
+        }
+        arrays["outputs"] = stack_rows([d.outputs for _, d, _ in rows], n, -1, np.int32)
         for name in MEASURES:
             values = [d.measures[name] for _, d, _ in rows]
             if any(v is not nan_column(len(v)) and not np.isnan(v).all() for v in values):
-                arrays[name] = _stack(values, n, np.nan, np.float64)
+                arrays[name] = stack_rows(values, n, np.nan, np.float64)
         orders: list[np.ndarray] = []
         at = 0
         for key, data, state in rows:
@@ -352,11 +360,3 @@ def _save(index: RunIndex, path: Path) -> bool:
     except OSError:
         return False
     return True
-
-
-def _stack(rows: list[np.ndarray], n: int, fill: float | bool | int, dtype: type) -> np.ndarray:
-    """Rows (as long as the index had columns when each was read) as one matrix, padded."""
-    out = np.full((len(rows), n), fill, dtype=dtype)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = row
-    return out

@@ -29,7 +29,7 @@ import os
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,6 +198,17 @@ def identity_order(length: int) -> np.ndarray:
     order = np.arange(length, dtype=np.int64)
     order.flags.writeable = False
     return order
+
+
+def stack_rows(
+    rows: Sequence[np.ndarray], n: int, fill: float | bool | int, dtype: type
+) -> np.ndarray:
+    """Per-step rows as one (steps x n) matrix; a row is as long as the index had columns when its
+    file was read, so the columns after it are ``fill`` (absent)."""
+    out = np.full((len(rows), n), fill, dtype=dtype)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
 
 
 def _stat_one(path: str) -> tuple[int, int] | None:
@@ -652,27 +663,15 @@ class RunIndex:
             rows = [self.data[s] for s in steps]
             n = len(self.example_ids)
             version = self.version
-        loss = np.full((len(rows), n), np.nan)
-        sim = np.full((len(rows), n), np.nan)
-        correct = np.zeros((len(rows), n), dtype=bool)
-        present = np.zeros((len(rows), n), dtype=bool)
-        margin = np.full((len(rows), n), np.nan)
-        for i, row in enumerate(rows):
-            k = len(row.loss)
-            margin[i, :k] = row.measures["margin"]
-            loss[i, :k] = row.loss
-            sim[i, :k] = row.similarity
-            correct[i, :k] = row.correct
-            present[i, :k] = row.present
         result = Matrices(
             steps=steps,
-            loss=loss,
-            correct=correct,
-            present=present,
-            similarity=sim,
+            loss=stack_rows([r.loss for r in rows], n, np.nan, np.float64),
+            correct=stack_rows([r.correct for r in rows], n, False, bool),
+            present=stack_rows([r.present for r in rows], n, False, bool),
+            similarity=stack_rows([r.similarity for r in rows], n, np.nan, np.float64),
             accuracy=np.array([r.accuracy for r in rows], dtype=float),
             avg_loss=np.array([r.avg_loss for r in rows], dtype=float),
-            margin=margin,
+            margin=stack_rows([r.measures["margin"] for r in rows], n, np.nan, np.float64),
         )
         with self._lock:
             if self.version == version:

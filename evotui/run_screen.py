@@ -19,7 +19,6 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -238,23 +237,18 @@ class RunScreen(Screen[None]):
         # compete with the first paint. This thread's share waits for the first screen: here,
         # reading competes with painting for the GIL. A run with an index cache is likely read
         # before: its workers (if any file changed) start after the cache is opened.
-        from evotui.cache import cache_path, load_cache
+        from evotui.cache import cache_path
 
         cached = cache_path(index.folder)
         early = cached is None or not os.path.exists(cached)  # (never raises: no permission)
         reading = SharedReading(index) if early else None
         try:
-            self._read_rest(index, reading, load_cache)
+            self._read_rest(index, reading)
         finally:
             if reading is not None:
                 reading.close()  # stops the worker processes, however this ends
 
-    def _read_rest(
-        self,
-        index: RunIndex,
-        reading: SharedReading | None,
-        load_cache: Callable[[RunIndex], int],
-    ) -> None:
+    def _read_rest(self, index: RunIndex, reading: SharedReading | None) -> None:
         worker = get_current_worker()
         deadline = time.monotonic() + FIRST_PAINT_WAIT_S
         while not self._painted.wait(0.05):
@@ -266,6 +260,8 @@ class RunScreen(Screen[None]):
             index.scan()  # each file's mtime and size, to know what the cache still holds
         except FolderError:
             pass
+        from evotui.cache import load_cache
+
         if load_cache(index):  # a run read before and unchanged: no parsing at all
             index.matrices()
             self.post_message(IndexProgress())
