@@ -52,7 +52,9 @@ Bare().run()
 
 
 class Pane:
-    """One command in a detached tmux session of its own (own socket), 100x30."""
+    """One command in a detached tmux session of its own (own socket), 100x30, started in the
+    temporary folder: ``python -m`` puts its working folder first on the path, so from the
+    checkout every viewer, the baseline's too, would import the checkout's evotui."""
 
     def __init__(self, command: list[str], width: int = 100, height: int = 30) -> None:
         self.socket = f"evotui-bench-{uuid.uuid4().hex[:8]}"
@@ -60,6 +62,8 @@ class Pane:
         self.tmux(
             "new-session",
             "-d",
+            "-c",
+            tempfile.gettempdir(),
             "-s",
             "b",
             "-x",
@@ -163,14 +167,15 @@ def main() -> int:
     latest = steps[-1]
     bare_file = run.parent / "bare_app.py"
     bare_file.write_text(BARE_APP)
-    viewer = [sys.executable, "-m", "evotui", "watch", str(run)]
+    checkout = Path(__file__).resolve().parents[1]
+    viewer = ["env", f"PYTHONPATH={checkout}", sys.executable, "-m", "evotui", "watch", str(run)]
     bare = [sys.executable, str(bare_file)]
     header = f"step {latest} ({len(steps)}/{len(steps)})"
 
-    baseline = ["env", f"PYTHONPATH={Path(args.baseline or '.').resolve()}", *viewer]
+    baseline = ["env", f"PYTHONPATH={Path(args.baseline or '.').resolve()}", *viewer[2:]]
     # An installed package is byte-compiled at install (pip does it), as Textual here is; a
     # checkout under PYTHONDONTWRITEBYTECODE=1 would recompile evotui on every launch instead.
-    packages = [Path(__file__).resolve().parents[1] / "evotui"]
+    packages = [checkout / "evotui"]
     if args.baseline:
         packages.append(Path(args.baseline).resolve() / "evotui")
     for package in packages:

@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.markup import escape
 from textual.screen import Screen
 
+from evotui.index import RunIndex
 from evotui.keys import KEYS, MAIN_ACTIONS, Key
 from evotui.run_screen import RunScreen
 from evotui.widgets.base import PicksFolder
@@ -58,6 +59,7 @@ class EvotuiApp(App[int]):
         training: subprocess.Popen[bytes] | None = None,
         log_path: Path | None = None,
         training_label: str = "",
+        opened: RunIndex | None = None,
     ) -> None:
         super().__init__()
         # What the run screen opens, kept as given until it is created.
@@ -66,6 +68,7 @@ class EvotuiApp(App[int]):
         self.training = training  # `evotui demo`'s training child
         self.log_path = log_path
         self.training_label = training_label
+        self.opened = opened  # the run at target, its newest snapshot already read (watch)
         self._main: RunScreen | None = None
 
     def get_default_screen(self) -> RunScreen:
@@ -75,7 +78,9 @@ class EvotuiApp(App[int]):
             training=self.training,
             log_path=self.log_path,
             training_label=self.training_label,
+            opened=self.opened,
         )
+        self.opened = None  # the run screen owns it now
         return self._main
 
     @property

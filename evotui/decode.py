@@ -19,7 +19,6 @@ import pickle
 import stat
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +76,7 @@ class _File(msgspec.Struct):
 _DECODER = msgspec.json.Decoder(_File)
 
 
-@dataclass(slots=True)
-class RawColumns:
+class RawColumns(msgspec.Struct):
     """One decoded snapshot as columns, in the file's example order (duplicates already dropped);
     numbers as raw float64 / bool bytes, ``None`` for a column null throughout the file."""
 
@@ -95,7 +93,7 @@ class RawColumns:
     summary: dict[str, Any]
     # The decoded examples, for their texts (cut only when asked for: a bulk read never needs
     # them, the index keeps each example's text once).
-    examples: list[_Example] = field(repr=False, default_factory=list)
+    examples: list[_Example] = msgspec.field(default_factory=list)
 
 
 def snapshot_id(dataset: str, step: int) -> str:
@@ -176,8 +174,7 @@ def _floats(values: list[float | None] | list[int | None]) -> bytes | None:
 # -- a worker process (evotui.parallel starts it; ``python -m evotui.decode`` runs one by hand) ----
 
 
-@dataclass(slots=True)
-class WorkerFile:
+class WorkerFile(msgspec.Struct):
     """One file as a worker read it: its columns with the outputs as codes into the worker's
     table of outputs (each distinct text crosses the pipe once), or None: the reading process
     reads it again itself (any problem is then worded as it always is)."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
 from typing import Literal
+
+from msgspec import Struct
 
 Kind = Literal["same", "missing", "extra"]
 
@@ -22,8 +23,7 @@ _TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
 CHAR_DIFF_MAX_CHARS = 24
 
 
-@dataclass(frozen=True, slots=True)
-class Piece:
+class Piece(Struct, frozen=True):
     kind: Kind
     text: str
 

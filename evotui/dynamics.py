@@ -57,9 +57,9 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
+from msgspec import Struct
 
 # Loss rose by more than this many nats between two snapshots -> a regression. 0.1 nats is a ~10%
 # drop of the gold answer's per-token probability (exp(-0.1) = 0.905): far above the jitter of a
@@ -91,8 +91,7 @@ RELEARNED = "relearned"
 RIGHT_TO_WRONG = "right → wrong"
 
 
-@dataclass(frozen=True)
-class ExampleDynamics:
+class ExampleDynamics(Struct, frozen=True):
     """The training dynamics of one tracked example (definitions in the module docstring)."""
 
     example_id: int

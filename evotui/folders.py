@@ -7,11 +7,13 @@ root holds one folder per run (dataset); a run folder holds ``step_*.json``. No 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import threading
 from pathlib import Path
 
+from msgspec import Struct
+
 from evotui.errors import EvotuiError
-from evotui.index import FolderError, list_step_files
+from evotui.index import FolderError, RunIndex, list_step_files
 from evotui.layout import (  # noqa: F401  (the layout, for readers of this module)
     INBOX_DIR,
     MODELS_DIR,
@@ -23,13 +25,45 @@ from evotui.layout import (  # noqa: F401  (the layout, for readers of this modu
 from evotui.snapshot import snapshot_files, step_from_filename
 
 
-@dataclass(frozen=True, slots=True)
-class DatasetInfo:
+class DatasetInfo(Struct, frozen=True):
     name: str
     path: Path
     snapshots: int
     latest_step: int | None
     updated: float  # newest snapshot's mtime (seconds)
+
+
+def resolve_target(target: Path) -> tuple[Path | None, Path]:
+    """What the viewer opens for ``target``: (the daemon base folder, or None; the folder to look
+    in): a base folder opens its snapshots root."""
+    if is_base_folder(target):
+        return target, snapshots_root(target) or target
+    return None, target
+
+
+def read_first_screen(target: Path, wait: float) -> RunIndex | None:
+    """The run at ``target`` with its newest snapshot read (:meth:`RunIndex.read_newest`), read
+    before the viewer starts so that its first frame shows it; None when ``target`` is not one
+    run's folder, cannot be read, or takes longer than ``wait`` seconds (a slow network file
+    system): the viewer then opens it as usual, in a worker, and says what is wrong. Never
+    raises."""
+    opened: list[RunIndex] = []
+
+    def read() -> None:
+        try:
+            folder = resolve_target(target)[1]
+            if folder_kind(folder) == "dataset":
+                index = RunIndex(folder)
+                index.read_newest()
+                opened.append(index)
+        except Exception:  # noqa: BLE001  (the viewer reads it again, and reports)
+            pass
+
+    # A thread only for the time limit: this one waits, so the read has the GIL to itself.
+    reader = threading.Thread(target=read, name="evotui-first-screen", daemon=True)
+    reader.start()
+    reader.join(wait)
+    return opened[0] if opened and not reader.is_alive() else None
 
 
 def folder_kind(path: str | os.PathLike[str]) -> str:

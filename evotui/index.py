@@ -29,11 +29,11 @@ import os
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+from msgspec import Struct
 
 from evotui.errors import EvotuiError
 from evotui.snapshot import (
@@ -53,8 +53,7 @@ class FolderError(EvotuiError):
     """A run folder that cannot be listed (no permission, not a folder, gone): one line."""
 
 
-@dataclass(slots=True)
-class FileState:
+class FileState(Struct):
     path: str  # a str, not a Path: building 1,000 Path objects is a visible part of opening
     # (mtime_ns, size): a change means the file must be read again. None: listed by a quick
     # scan and not looked at yet (stat'ed when read).
@@ -63,8 +62,7 @@ class FileState:
     step: int | None = None  # its training_step, once read
 
 
-@dataclass(frozen=True, slots=True)
-class Notice:
+class Notice(Struct, frozen=True):
     """A file that was skipped (``kind`` "skipped") or read with an oddity ("warning")."""
 
     path: str
@@ -75,8 +73,7 @@ class Notice:
         return f"{Path(self.path).name}: {self.problem}"
 
 
-@dataclass(frozen=True, slots=True)
-class ScanResult:
+class ScanResult(Struct, frozen=True):
     """Files (by the step in their name) that appeared, changed or went since the last scan."""
 
     added: list[int]
@@ -88,8 +85,7 @@ class ScanResult:
         return bool(self.added or self.changed or self.removed)
 
 
-@dataclass(slots=True)
-class DecodedFile:
+class DecodedFile(Struct):
     """One snapshot file read and decoded, or why it could not be."""
 
     path: str
@@ -122,8 +118,7 @@ def _needs_texts(cols: SnapshotColumns, col_of: dict[int, int]) -> bool:
     return len(cols.examples) != len(cols) and any(i not in col_of for i in cols.example_ids)
 
 
-@dataclass(slots=True)
-class StepData:
+class StepData(Struct):
     """One snapshot, as columns by example column (``RunIndex.example_ids``); dense arrays are as
     long as the index had columns when the file was read (later columns: absent).
 
@@ -158,8 +153,7 @@ class StepData:
         return [ids[c] for c in self.order.tolist()]
 
 
-@dataclass(frozen=True, slots=True)
-class StepTexts:
+class StepTexts(Struct, frozen=True):
     """The input and expected output of each example as one snapshot's file has them, by column
     (None where the snapshot lacks the column)."""
 
@@ -167,8 +161,7 @@ class StepTexts:
     expected: list[str | None]
 
 
-@dataclass(slots=True)
-class Matrices:
+class Matrices(Struct):
     """Loaded snapshots stacked in step order (rows) by example column. Read-only: they may be
     the index cache's own matrices, mapped from its file."""
 
@@ -182,8 +175,7 @@ class Matrices:
     margin: np.ndarray  # float64 (snapshots x columns), NaN where a file has no margin
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryRow:
+class HistoryRow(Struct, frozen=True):
     step: int
     output: str
     loss: float
@@ -399,6 +391,18 @@ class RunIndex:
             self._notices.append(notice)
 
     # -- reading ----------------------------------------------------------------------------
+    def read_newest(self, stop: Callable[[], bool] | None = None) -> None:
+        """What a person opening the run sees first: list the folder (names only) and read its
+        newest snapshot, or the newest one that reads (a bad file is a notice). ``stop``: asked
+        before each file (the viewer moved on). Raises :class:`FolderError`."""
+        self.scan(quick=True)
+        for key in self.pending():
+            if stop is not None and stop():
+                return
+            if self.ingest(key):
+                break
+        self.matrices()
+
     def read_all(self, workers: int | None = None) -> None:
         """Read every file not read yet (what the plain commands do). A big run's decoding is
         shared with ``workers`` processes (default: one per spare core; 0: none), see

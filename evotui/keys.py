@@ -3,14 +3,13 @@ so the three never disagree. No Textual here (the app turns it into bindings).""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from evotui import dynamics
 from evotui.view import SORTS, STATUS_FILTERS
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(Struct, frozen=True):
     keys: str  # Textual key names, comma separated
     action: str
     label: str  # as shown in help

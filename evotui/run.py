@@ -24,11 +24,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from msgspec import Struct
 
 from evotui.dynamics import (
     RIGHT_TO_WRONG,
@@ -43,8 +43,7 @@ from evotui.index import RunIndex, StepData
 from evotui.snapshot import ExampleResult, Snapshot, finite_or_none
 
 
-@dataclass(frozen=True)
-class SkippedFile:
+class SkippedFile(Struct, frozen=True):
     """A snapshot file that could not be used, and why (one line)."""
 
     path: Path
@@ -54,8 +53,7 @@ class SkippedFile:
         return self.reason
 
 
-@dataclass(frozen=True)
-class ExampleHistory:
+class ExampleHistory(Struct, frozen=True):
     """One tracked example across the snapshots of a run (only the snapshots that contain it)."""
 
     example_id: int
@@ -73,8 +71,7 @@ class ExampleHistory:
         return example_status(self.exact_matches)
 
 
-@dataclass(frozen=True)
-class Regression:
+class Regression(Struct, frozen=True):
     """An example that got worse between two snapshots (see ``dynamics.regression_reason``)."""
 
     example_id: int
@@ -87,8 +84,7 @@ class Regression:
     model_output_after: str
 
 
-@dataclass(frozen=True)
-class SnapshotChange:
+class SnapshotChange(Struct, frozen=True):
     """What changed from one snapshot to the next, by example id."""
 
     learned: list[int]  # wrong before, right now

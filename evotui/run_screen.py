@@ -33,7 +33,7 @@ from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
 from evotui import dynamics
-from evotui.folders import discover_datasets, folder_kind, is_base_folder, snapshots_root
+from evotui.folders import discover_datasets, folder_kind, resolve_target
 from evotui.index import FolderError, RunIndex, StepData, list_step_files
 from evotui.messages import FilesChanged, IndexChanged, IndexProgress, StepLoaded
 from evotui.names import file_name_part
@@ -84,8 +84,11 @@ class RunScreen(Screen[None]):
         training: subprocess.Popen[bytes] | None = None,
         log_path: Path | None = None,
         training_label: str = "",
+        opened: RunIndex | None = None,
     ) -> None:
         super().__init__()
+        # The run at target with its newest snapshot read before the app started (`watch`).
+        self._opened = opened
         # What the child trains, said while waiting for its first snapshot (not just "LIVE").
         self.training_label = training_label
         self.target = target
@@ -168,13 +171,12 @@ class RunScreen(Screen[None]):
 
     # -- opening -----------------------------------------------------------------------------
     def open_target(self) -> None:
-        target = self.target
-        if is_base_folder(target):
-            self.base_dir = target
-            target = snapshots_root(target) or target
+        base_dir, target = resolve_target(self.target)
+        self.base_dir = base_dir or self.base_dir
         kind = folder_kind(target)
+        opened, self._opened = self._opened, None  # only for the first opening
         if kind == "dataset":
-            self.open_dataset(target)
+            self.open_dataset(target, opened if opened and opened.folder == target else None)
         elif kind == "parent":
             self.show_chooser(target)
         else:
@@ -203,36 +205,40 @@ class RunScreen(Screen[None]):
         else:
             self.open_dataset(folder)
 
-    def open_dataset(self, folder: Path) -> None:
+    def open_dataset(self, folder: Path, opened: RunIndex | None = None) -> None:
+        """Show the run in ``folder``; ``opened``: that run with its newest snapshot already read
+        (the first frame shows it), else it is read by a worker."""
         if any(isinstance(screen, FollowsRun) for screen in self.app.screen_stack):
             self._to_top()  # a detail of the old run would go on showing it
-        index = RunIndex(folder)
+        index = opened or RunIndex(folder)
         self.index = index
         self._dyn = None
         self.current_step = None
         self.example = None
         self._wanted = None
         self.follow = True
+        if opened is not None:
+            self.current_step = self._good_step(len(index.steps()) - 1)
+            self.drain_notices()  # a bad newest file was skipped for the one before
+            self.call_after_refresh(self._painted.set)
         self.refresh_views()
         self.start_watch(folder, recursive=False)
-        self._open(index)
+        self._open(index, newest_read=opened is not None)
 
     @work(thread=True, exclusive=True, group="fill")
-    def _open(self, index: RunIndex) -> None:
+    def _open(self, index: RunIndex, newest_read: bool = False) -> None:
         """List the run and read its latest good snapshot (that is what the person came to see),
-        then the rest, newest first: all off the UI thread."""
-        try:
-            index.scan(quick=True)  # names only: what the first screen needs
-        except FolderError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=15)
-            return
-        for key in index.pending():
+        unless that is done (``newest_read``), then the rest, newest first: all off the UI
+        thread."""
+        if not newest_read:
+            try:
+                index.read_newest(stop=lambda: index is not self.index)
+            except FolderError as exc:
+                self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=15)
+                return
             if index is not self.index:
                 return
-            if index.ingest(key):
-                break
-        index.matrices()
-        self.post_message(IndexProgress())
+            self.post_message(IndexProgress())
         # Worker processes (a big run, a spare core) start reading the rest now: they do not
         # compete with the first paint. This thread's share waits for the first screen: here,
         # reading competes with painting for the GIL. A run with an index cache is likely read

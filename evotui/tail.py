@@ -12,9 +12,10 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
+
+from msgspec import Struct, field
 
 from evotui.index import FolderError, RunIndex, StepData
 from evotui.run import SnapshotChange, compare_steps, step_warnings
@@ -25,8 +26,7 @@ MAX_IDS_SHOWN = 5
 RESCAN_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(Struct, frozen=True):
     """One line of output: ``text`` plain, ``spans`` (start, end, style) for a terminal."""
 
     text: str
@@ -65,8 +65,7 @@ def format_snapshot_line(data: StepData, change: SnapshotChange | None, note: st
     return Line(text, tuple(spans))
 
 
-@dataclass
-class Follower:
+class Follower(Struct):
     """Turns what is in a folder into output lines, each snapshot once, in the order they land.
 
     ``scan()`` reads the snapshot files not printed yet (in step order) through a

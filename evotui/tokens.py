@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from msgspec import Struct
 
 # A file bigger than this is not re-read for one example's token figures (the detail then shows
 # none): a 1,000-example snapshot with 32-token lists is well under it.
 MAX_FILE_BYTES = 256 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class TokenFigures:
+class TokenFigures(Struct, frozen=True):
     token_losses: list[float] | None = None
     gold_probs: list[float] | None = None
     gold_ranks: list[int] | None = None
@@ -36,7 +35,7 @@ class TokenFigures:
     first_divergence: int | None = None
 
     def any(self) -> bool:
-        return any(getattr(self, name) is not None for name in self.__slots__)
+        return any(getattr(self, name) is not None for name in self.__struct_fields__)
 
 
 def _floats(value: Any) -> list[float] | None:

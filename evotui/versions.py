@@ -33,12 +33,12 @@ import re
 import secrets
 import shutil
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+from msgspec import Struct, field
 
 from evotui.errors import EvotuiError
 from evotui.layout import MODELS_DIR
@@ -115,8 +115,7 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
-class Version:
+class Version(Struct, frozen=True):
     """One complete version folder, with its ``version.json`` as read."""
 
     id: str
@@ -187,8 +186,7 @@ def _json_kind(value: Any) -> str:
     return {dict: "an object", list: "a list with other things than names"}.get(type(value), "null")
 
 
-@dataclass(frozen=True, slots=True)
-class PrunePlan:
+class PrunePlan(Struct, frozen=True):
     keep: list[Version]
     remove: list[Version]
     reasons: dict[str, str]  # version id -> why it is kept

@@ -8,9 +8,9 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
+from msgspec import Struct, field
 
 from evotui import dynamics
 from evotui.index import RunIndex, StepData
@@ -25,8 +25,7 @@ LOSS_ROSE = "loss rose"
 STATUS_FILTERS: tuple[str, ...] = ("all", "wrong", "right", FLIPPED, LOSS_ROSE)
 
 
-@dataclass(slots=True)
-class StepView:
+class StepView(Struct):
     """Everything the main screen needs about the current step, per example column."""
 
     step: int

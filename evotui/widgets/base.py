@@ -4,10 +4,10 @@ screen that follows it, and the base of a screen that picks a folder to open."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from msgspec import Struct
 from textual.screen import Screen
 
 from evotui.index import RunIndex
@@ -17,8 +17,7 @@ if TYPE_CHECKING:
     from evotui.run_screen import RunScreen
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class RunState:
+class RunState(Struct, frozen=True, eq=False):
     """What the run screen shows, published by its single draw (:attr:`RunScreen.state`) for the
     screens that follow it. ``eq=False``: every draw publishes, and a view holds arrays that do
     not compare as one bool."""

@@ -7,10 +7,10 @@ stepping to another snapshot swaps the data and repaints the visible lines, noth
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from msgspec import Struct
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
@@ -59,8 +59,7 @@ def spark_width(width: int) -> int:
     return 8 if width < 100 else 12 if width < 140 else 20
 
 
-@dataclass(frozen=True, slots=True)
-class Columns:
+class Columns(Struct, frozen=True):
     """Cell widths of one list row (0 = the column is not shown). A row reads: status, id,
     input, expected, output (with the diff), [sort key], loss, Δ, loss history."""
 

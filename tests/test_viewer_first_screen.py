@@ -1,0 +1,120 @@
+"""`evotui watch RUN` reads the newest snapshot before Textual starts, so the viewer's first frame
+shows it (no empty frame first); whatever is not plainly one readable run, or is slow, opens as it
+always did: read by a worker, its problems said there."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from pathlib import Path
+
+import pytest
+
+from evotui.app import EvotuiApp
+from evotui.commands import watch
+from evotui.demo import write_synthetic_run
+from evotui.folders import read_first_screen
+from evotui.index import RunIndex
+from evotui.layout import SNAPSHOTS_DIR
+from evotui.snapshot import snapshot_filename
+from tests.test_viewer_app import shown, wait_for
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    folder = tmp_path / "arith"
+    write_synthetic_run(folder, [0, 10, 20], 6, total_steps=20)
+    return folder
+
+
+def test_it_reads_only_the_newest_snapshot(run: Path) -> None:
+    index = read_first_screen(run, wait=10)
+    assert index is not None and index.folder == run
+    assert index.steps() == [0, 10, 20]
+    assert index.loaded(20) is not None
+    assert index.loaded(10) is None and index.pending() == [10, 0]  # the rest: in the viewer
+
+
+def test_a_bad_newest_file_gives_the_one_before_and_a_notice(run: Path) -> None:
+    (run / snapshot_filename(20)).write_text('{"schema_version": 1, "training_st')
+    index = read_first_screen(run, wait=10)
+    assert index is not None and index.loaded(10) is not None and index.loaded(20) is None
+    notices = index.drain_notices()
+    assert [n.kind for n in notices] == ["skipped"] and "step_000020" in notices[0].path
+
+
+def test_a_daemon_base_folder_is_left_to_the_chooser(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    folder = base / SNAPSHOTS_DIR / "arith"
+    write_synthetic_run(folder, [0, 10], 6, total_steps=10)
+    (base / "inbox").mkdir()
+    # It opens its snapshots root, which holds runs, not snapshots: the viewer's chooser (or its
+    # one run) is the run screen's to open, as before.
+    assert read_first_screen(base, wait=10) is None
+    assert read_first_screen(folder, wait=10) is not None
+
+
+def test_none_for_what_is_not_one_readable_run(
+    tmp_path: Path, run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert read_first_screen(tmp_path / "missing", wait=10) is None
+    (tmp_path / "empty").mkdir()
+    assert read_first_screen(tmp_path / "empty", wait=10) is None
+    assert read_first_screen(tmp_path, wait=10) is None  # a parent of runs: the chooser's
+    (tmp_path / "file").write_text("x")
+    assert read_first_screen(tmp_path / "file", wait=10) is None
+
+    def unreadable(self: RunIndex, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(RunIndex, "scan", unreadable)
+    assert read_first_screen(run, wait=10) is None  # never raises: the viewer says it
+
+
+def test_a_slow_folder_is_left_to_the_viewer(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    original = RunIndex.read_newest
+
+    def slow(self: RunIndex, stop: object = None) -> None:
+        release.wait(10)
+        original(self)
+
+    monkeypatch.setattr(RunIndex, "read_newest", slow)
+    try:
+        assert read_first_screen(run, wait=0.05) is None
+    finally:
+        release.set()
+
+
+async def test_the_first_frame_shows_it_and_nothing_reads_it_again(
+    run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = read_first_screen(run, wait=10)
+    assert opened is not None
+    again: list[RunIndex] = []
+    monkeypatch.setattr(RunIndex, "read_newest", lambda self, stop=None: again.append(self))
+    app = EvotuiApp(run, opened=opened)
+    async with app.run_test(size=(80, 24)) as pilot:
+        # Set while the screen mounted, before any worker ran: the first frame has it.
+        assert app.main.index is opened and app.main.current_step == 20
+        assert "step 20 (3/3)" in await shown(pilot, app)
+        await wait_for(pilot, lambda: not opened.pending())  # the rest is read as before
+        assert app.main.view is not None and app.main.view.step == 20
+    assert again == []
+
+
+async def test_a_skipped_newest_file_is_still_said(run: Path) -> None:
+    (run / snapshot_filename(20)).write_text("{not json")
+    app = EvotuiApp(run, opened=read_first_screen(run, wait=10))
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.main.current_step == 10
+        said = lambda: any("step_000020" in str(n.message) for n in app._notifications)  # noqa: E731
+        await wait_for(pilot, said)
+
+
+def test_watch_hands_the_read_run_to_the_viewer(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[EvotuiApp] = []
+    monkeypatch.setattr("evotui.app.run_app", lambda app: started.append(app) or 0)
+    assert watch.run(argparse.Namespace(dir=str(run), poll=False)) == 0
+    opened = started[0].opened
+    assert opened is not None and opened.folder == run and opened.loaded(20) is not None
