@@ -38,7 +38,6 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 import numpy as np
-import orjson
 from msgspec import Struct, field
 
 from evotui.decode import (
@@ -183,6 +182,8 @@ def build_snapshot(
 
 def dumps(obj: Any) -> bytes:
     """Indented JSON (people read these files with jq and less), non-finite floats as null."""
+    import orjson  # here, not at the top: opening the viewer never writes (nor needs its ~2 ms)
+
     return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
 
 
@@ -255,6 +256,8 @@ def parse_snapshot(data: bytes | str, path: str | os.PathLike[str] = "<snapshot>
 
 def _parse_slow(data: bytes | str, path: str | os.PathLike[str]) -> Snapshot:
     """The dict-by-dict check: only run on a file the fast decoder refused, to name the problem."""
+    import orjson
+
     try:
         raw = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
