@@ -29,6 +29,8 @@ from evotui.demo import synthetic_examples, synthetic_snapshot
 from evotui.snapshot import dumps, snapshot_filename, write_bytes_atomic
 
 POLL_S = 0.005
+# Where the panes start: an empty folder of their own, so nothing there can be imported.
+PANE_DIR = tempfile.mkdtemp(prefix="evotui-bench-pane-")
 
 BARE_APP = """
 from textual.app import App, ComposeResult
@@ -52,9 +54,9 @@ Bare().run()
 
 
 class Pane:
-    """One command in a detached tmux session of its own (own socket), 100x30, started in the
-    temporary folder: ``python -m`` puts its working folder first on the path, so from the
-    checkout every viewer, the baseline's too, would import the checkout's evotui."""
+    """One command in a detached tmux session of its own (own socket), 100x30, started in an
+    empty folder: ``python -m`` puts its working folder first on the path, so from the checkout
+    every viewer, the baseline's too, would import the checkout's evotui."""
 
     def __init__(self, command: list[str], width: int = 100, height: int = 30) -> None:
         self.socket = f"evotui-bench-{uuid.uuid4().hex[:8]}"
@@ -63,7 +65,7 @@ class Pane:
             "new-session",
             "-d",
             "-c",
-            tempfile.gettempdir(),
+            PANE_DIR,
             "-s",
             "b",
             "-x",
@@ -161,7 +163,7 @@ def main() -> int:
     if shutil.which("tmux") is None:
         print("tmux is needed (apt-get install -y tmux)")
         return 2
-    run = Path(args.run_dir)
+    run = Path(args.run_dir).resolve()  # the panes start elsewhere
     print(f"synthetic run: {args.snapshots} snapshots x {args.examples} examples in {run}")
     steps = make_run(run, args.snapshots, args.examples)
     latest = steps[-1]

@@ -48,13 +48,14 @@ def read_first_screen(target: Path, wait: float) -> RunIndex | None:
     system): the viewer then opens it as usual, in a worker, and says what is wrong. Never
     raises."""
     opened: list[RunIndex] = []
+    given_up = threading.Event()  # past the wait: read no further file (the viewer reads them)
 
     def read() -> None:
         try:
             folder = resolve_target(target)[1]
             if folder_kind(folder) == "dataset":
                 index = RunIndex(folder)
-                index.read_newest()
+                index.read_newest(stop=given_up.is_set)
                 opened.append(index)
         except Exception:  # noqa: BLE001  (the viewer reads it again, and reports)
             pass
@@ -63,7 +64,10 @@ def read_first_screen(target: Path, wait: float) -> RunIndex | None:
     reader = threading.Thread(target=read, name="evotui-first-screen", daemon=True)
     reader.start()
     reader.join(wait)
-    return opened[0] if opened and not reader.is_alive() else None
+    if reader.is_alive():
+        given_up.set()
+        return None
+    return opened[0] if opened else None
 
 
 def folder_kind(path: str | os.PathLike[str]) -> str:

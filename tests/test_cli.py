@@ -39,7 +39,10 @@ def test_watch_sets_the_viewers_numpy_settings_before_anything_imports_numpy(
     one-BLAS-thread setting only counts if it is in the environment before that."""
     import evotui.cli as cli
 
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    # Set first so that the test's end restores the variable's absence (a delenv of an unset
+    # variable records nothing to undo, and watch sets it).
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
     seen: list[str | None] = []
 
     def spy(only: str | None = None) -> object:
@@ -52,7 +55,10 @@ def test_watch_sets_the_viewers_numpy_settings_before_anything_imports_numpy(
     with pytest.raises(SystemExit):
         cli.main(["watch", "."])
     assert seen == ["1"]
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    # Set first so that the test's end restores the variable's absence (a delenv of an unset
+    # variable records nothing to undo, and watch sets it).
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS")
     seen.clear()
     with pytest.raises(SystemExit):
         cli.main(["tail", "."])  # the other commands keep the user's environment

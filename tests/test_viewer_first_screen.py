@@ -13,9 +13,10 @@ import pytest
 from evotui.app import EvotuiApp
 from evotui.commands import watch
 from evotui.demo import write_synthetic_run
-from evotui.folders import read_first_screen
+from evotui.folders import read_first_screen, resolve_target
 from evotui.index import RunIndex
 from evotui.layout import SNAPSHOTS_DIR
+from evotui.run_screen import RunScreen
 from evotui.snapshot import snapshot_filename
 from tests.test_viewer_app import shown, wait_for
 
@@ -48,8 +49,9 @@ def test_a_daemon_base_folder_is_left_to_the_chooser(tmp_path: Path) -> None:
     folder = base / SNAPSHOTS_DIR / "arith"
     write_synthetic_run(folder, [0, 10], 6, total_steps=10)
     (base / "inbox").mkdir()
-    # It opens its snapshots root, which holds runs, not snapshots: the viewer's chooser (or its
-    # one run) is the run screen's to open, as before.
+    # Read where the run screen looks (resolve_target, shared): the snapshots root, which holds
+    # runs, not snapshots. Its chooser (or its one run) is the run screen's to open, as before.
+    assert resolve_target(base) == (base, base / SNAPSHOTS_DIR)
     assert read_first_screen(base, wait=10) is None
     assert read_first_screen(folder, wait=10) is not None
 
@@ -72,21 +74,48 @@ def test_none_for_what_is_not_one_readable_run(
 
 
 def test_a_slow_folder_is_left_to_the_viewer(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    listed = threading.Event()
     release = threading.Event()
-    original = RunIndex.read_newest
+    ingested: list[int] = []
+    original_scan, original_ingest = RunIndex.scan, RunIndex.ingest
 
-    def slow(self: RunIndex, stop: object = None) -> None:
-        release.wait(10)
-        original(self)
+    def slow_scan(self: RunIndex, *args: object, **kwargs: object) -> object:
+        result = original_scan(self, *args, **kwargs)  # type: ignore[arg-type]
+        listed.set()
+        release.wait(10)  # a slow folder: still listing when the wait runs out
+        return result
 
-    monkeypatch.setattr(RunIndex, "read_newest", slow)
+    def ingest(self: RunIndex, key: int, *args: object) -> bool:
+        ingested.append(key)
+        return original_ingest(self, key, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(RunIndex, "scan", slow_scan)
+    monkeypatch.setattr(RunIndex, "ingest", ingest)
     try:
         assert read_first_screen(run, wait=0.05) is None
     finally:
         release.set()
+    assert listed.wait(10)
+    for thread in threading.enumerate():
+        if thread.name == "evotui-first-screen":
+            thread.join(10)
+    assert ingested == []  # given up: it reads no file the viewer is about to read itself
 
 
-async def test_the_first_frame_shows_it_and_nothing_reads_it_again(
+async def test_the_first_frame_shows_it_without_a_worker(
+    run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = read_first_screen(run, wait=10)
+    assert opened is not None
+    monkeypatch.setattr(RunScreen, "_open", lambda self, index, newest_read=False: None)
+    app = EvotuiApp(run, opened=opened)
+    async with app.run_test(size=(80, 24)) as pilot:
+        # No worker reads anything here: what is on screen came with the run screen's mount.
+        assert app.main.index is opened and app.main.current_step == 20
+        assert "step 20 (3/3)" in await shown(pilot, app)
+
+
+async def test_then_the_rest_is_read_and_not_the_newest_again(
     run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     opened = read_first_screen(run, wait=10)
@@ -95,17 +124,19 @@ async def test_the_first_frame_shows_it_and_nothing_reads_it_again(
     monkeypatch.setattr(RunIndex, "read_newest", lambda self, stop=None: again.append(self))
     app = EvotuiApp(run, opened=opened)
     async with app.run_test(size=(80, 24)) as pilot:
-        # Set while the screen mounted, before any worker ran: the first frame has it.
-        assert app.main.index is opened and app.main.current_step == 20
-        assert "step 20 (3/3)" in await shown(pilot, app)
-        await wait_for(pilot, lambda: not opened.pending())  # the rest is read as before
+        await wait_for(pilot, lambda: not opened.pending())
         assert app.main.view is not None and app.main.view.step == 20
+        assert app.main.index.loaded(0) is not None
     assert again == []
 
 
-async def test_a_skipped_newest_file_is_still_said(run: Path) -> None:
+async def test_a_skipped_newest_file_is_said_at_once(
+    run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (run / snapshot_filename(20)).write_text("{not json")
-    app = EvotuiApp(run, opened=read_first_screen(run, wait=10))
+    opened = read_first_screen(run, wait=10)
+    monkeypatch.setattr(RunScreen, "_open", lambda self, index, newest_read=False: None)
+    app = EvotuiApp(run, opened=opened)
     async with app.run_test(size=(80, 24)) as pilot:
         assert app.main.current_step == 10
         said = lambda: any("step_000020" in str(n.message) for n in app._notifications)  # noqa: E731
@@ -113,6 +144,9 @@ async def test_a_skipped_newest_file_is_still_said(run: Path) -> None:
 
 
 def test_watch_hands_the_read_run_to_the_viewer(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # watch sets it for its own process; set here, it is undone after the test (a delenv of an
+    # unset variable records nothing to undo).
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     started: list[EvotuiApp] = []
     monkeypatch.setattr("evotui.app.run_app", lambda app: started.append(app) or 0)
     assert watch.run(argparse.Namespace(dir=str(run), poll=False)) == 0
