@@ -194,9 +194,20 @@ class Run:
 
     @cached_property
     def _dynamics(self) -> list[ExampleDynamics]:
-        loss, correct = self._matrices
-        margin = self.index.matrices().margin[:, self.columns]
-        return compute_dynamics(self.steps, loss, correct, self.example_ids, margin)
+        mats = self.index.matrices()
+        cols = self.columns
+        if len(cols) == mats.loss.shape[1] and (cols == np.arange(len(cols))).all():
+            pick = lambda matrix: matrix  # noqa: E731  (the usual case: no copy of the matrices)
+        else:
+            pick = lambda matrix: matrix[:, cols]  # noqa: E731
+        return compute_dynamics(
+            self.steps,
+            pick(mats.loss),
+            pick(mats.correct),
+            self.example_ids,
+            pick(mats.margin),
+            present=pick(mats.present),
+        )
 
     def example(self, example_id: int) -> ExampleHistory:
         """The history of one example; KeyError if no snapshot tracks it."""

@@ -210,5 +210,6 @@ SORT_KEY_TITLES: dict[str, str] = {"forgetting": "forgot", "learned at": "learne
 
 def run_dynamics(index: RunIndex) -> list[dynamics.ExampleDynamics]:
     mats = index.matrices_now()
-    correct = np.where(mats.present, mats.correct.astype(float), np.nan)
-    return dynamics.compute_dynamics(mats.steps, mats.loss, correct, index.example_ids, mats.margin)
+    return dynamics.compute_dynamics(
+        mats.steps, mats.loss, mats.correct, index.example_ids, mats.margin, present=mats.present
+    )

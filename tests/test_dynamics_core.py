@@ -189,3 +189,24 @@ def test_aum_is_the_mean_margin_after_the_baseline() -> None:
     assert math.isnan(unmeasured.aum)
     (old,) = compute_dynamics(steps, loss[:, :1], correct[:, :1], [0])
     assert math.isnan(old.aum)  # no margins at all (files before they were measured)
+
+
+def test_a_presence_mask_beside_boolean_correct_is_the_float_form() -> None:
+    """What an index holds (bool correct, bool present) gives what the float-with-NaN form gives,
+    absent cells and all, including a column that is absent mid-run and one absent throughout."""
+    rng = np.random.default_rng(3)
+    right = rng.random((4, 5)) > 0.4
+    present = np.ones((4, 5), dtype=bool)
+    present[1, 2] = present[2, 2] = False  # tracked set changed around example 2
+    present[:, 4] = False  # example 4: in no snapshot
+    right &= present  # an index's absent cells are False
+    loss = np.where(present, rng.random((4, 5)), np.nan)
+    margin = np.where(present, rng.random((4, 5)) - 0.5, np.nan)
+    as_float = np.where(present, right.astype(float), np.nan)
+    ids = [7, 8, 9, 10, 11]
+    masked = compute_dynamics(STEPS, loss, right, ids, margin, present=present)
+    floats = compute_dynamics(STEPS, loss, as_float, ids, margin)
+    assert [repr(d) for d in masked] == [repr(d) for d in floats]  # NaN != NaN: compare as shown
+    assert masked[4].snapshots == 0 and masked[2].snapshots == 2
+    with pytest.raises(ValueError, match="present"):
+        compute_dynamics(STEPS, loss, right, ids, present=present[:3])
