@@ -18,7 +18,7 @@ from evotui.index import RunIndex
 from evotui.layout import SNAPSHOTS_DIR
 from evotui.run_screen import RunScreen
 from evotui.snapshot import snapshot_filename
-from tests.test_viewer_app import shown, wait_for
+from tests.test_viewer_app import add_snapshot, shown, wait_for
 
 
 @pytest.fixture
@@ -152,3 +152,22 @@ def test_watch_hands_the_read_run_to_the_viewer(run: Path, monkeypatch: pytest.M
     assert watch.run(argparse.Namespace(dir=str(run), poll=False)) == 0
     opened = started[0].opened
     assert opened is not None and opened.folder == run and opened.loaded(20) is not None
+
+
+async def test_a_snapshot_written_while_a_run_opens_is_shown(
+    run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opened without an index cache, the fill does not list the folder again: a file written
+    after the first listing comes in through the watcher (and its settling rescan)."""
+    original = RunIndex.read_newest
+
+    def then_a_new_file(self: RunIndex, stop: object = None) -> None:
+        original(self)
+        add_snapshot(run, 30, total=30, n=6)  # after the listing, before anything else is read
+
+    monkeypatch.setattr(RunIndex, "read_newest", then_a_new_file)
+    app = EvotuiApp(run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.main.current_step == 30, timeout=10)
+        await wait_for(pilot, lambda: app.main.index.loaded_count() == 4)
+        assert "step 30 (4/4)" in await shown(pilot, app)
