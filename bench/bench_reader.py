@@ -3,8 +3,9 @@ in one run, each as a ratio to parsing every file with orjson.
 
     python bench/bench_reader.py [--snapshots 1000] [--examples 1000] [--repeat 3]
 
-Every measure runs in a fresh process (rotating order, best of ``--repeat``), timed inside it from
-just before the work (imports done) to the end, with the process's peak RSS. "ratio" is best of
+Every measure runs in a fresh process, in rounds (each round runs every measure once; best of
+``--repeat`` rounds), timed inside it from just before the work (imports done) to the end, with
+the process's peak RSS. "ratio" is best of
 against best of; "paired" is the median over rounds of each round's own ratio (steadier on a
 noisy machine):
 
@@ -211,7 +212,7 @@ def main() -> None:
         ref = bare if against == "bare" else base
         ratio = best / ref
         # The same ratio taken round by round (each measure against the reference measured in
-        # its own round, seconds apart), then the median: a slow minute of this shared machine
+        # its own round, within ~15 s of it), then the median: a slow minute of this shared machine
         # slows both sides of a pair, where it can make one side's best-of lucky.
         refs = results["bare Textual app (headless)" if against == "bare" else "orjson"]
         paired = statistics.median(

@@ -93,6 +93,7 @@ class DecodedFile(Struct):
     cols: SnapshotColumns | None
     problem: str | None = None
     read: bool = False  # its content was read (not stopped at the stat)
+    gone: bool = False  # no longer in the folder (deleted since it was listed)
     # Read by a worker process: the outputs as codes of this index's table (cols.outputs empty).
     codes: np.ndarray | None = None
 
@@ -102,7 +103,9 @@ def decode_file(path: str) -> DecodedFile:
     try:
         st = os.stat(path)
     except OSError as exc:
-        return DecodedFile(path, None, None, f"cannot read: {exc.strerror or exc}")
+        # Gone, as opposed to a link to nothing (that entry is still there, and is reported).
+        gone = isinstance(exc, FileNotFoundError) and not os.path.lexists(path)
+        return DecodedFile(path, None, None, f"cannot read: {exc.strerror or exc}", gone=gone)
     stamp = (st.st_mtime_ns, st.st_size)
     if not stat.S_ISREG(st.st_mode):
         return DecodedFile(path, stamp, None, "not a regular file")
@@ -442,6 +445,13 @@ class RunIndex:
             current = self.files.get(key)
             if current is None or current.path != path or current.stamp not in (None, stamp):
                 return False  # changed while we read it: the next scan queues it again
+            if decoded.gone:
+                # Deleted since the folder was listed (a trainer keeping its last N snapshots):
+                # not a bad file, just one that is no longer there, as the next scan would find.
+                self._forget(key)
+                del self.files[key]
+                self.version += 1
+                return False
             current.stamp = stamp
             if cols is None:
                 current.status = BAD

@@ -242,6 +242,26 @@ def test_quick_scan_then_changes_are_still_seen(run: Path) -> None:
     assert index2.scan().any is False  # the bad file keeps its stamp: no retry until it changes
 
 
+def test_a_file_deleted_after_the_listing_is_gone_not_bad(run: Path) -> None:
+    """A trainer keeping its last N snapshots deletes files while a reader opens the run: one
+    listed, then deleted before it is read, is dropped without a notice; a link to nothing in the
+    folder is still a skipped file, said once."""
+    index = RunIndex(run)
+    index.scan(quick=True)
+    (run / "step_000010.json").unlink()
+    (run / "step_000050.json").symlink_to(run / "nowhere.json")
+    index.scan(paths=[str(run / "step_000050.json")])
+    assert index.ingest(10) is False
+    assert 10 not in index.files and index.drain_notices() == []
+    index.read_all()
+    assert index.steps() == [0, 20, 30, 40]
+    notices = index.drain_notices()
+    assert [(n.kind, os.path.basename(n.path)) for n in notices] == [
+        ("skipped", "step_000050.json")
+    ]
+    assert index.scan().any is False  # and the next listing agrees: nothing new, nothing gone
+
+
 def test_a_file_is_the_step_it_holds_and_a_copy_is_a_duplicate(run: Path) -> None:
     """A snapshot copied under another name (step_50 holding training_step 40): its step is its
     training_step, so it is a second snapshot for step 40 and skipped, with a notice; the history

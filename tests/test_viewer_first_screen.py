@@ -171,3 +171,21 @@ async def test_a_snapshot_written_while_a_run_opens_is_shown(
         await wait_for(pilot, lambda: app.main.current_step == 30, timeout=10)
         await wait_for(pilot, lambda: app.main.index.loaded_count() == 4)
         assert "step 30 (4/4)" in await shown(pilot, app)
+
+
+async def test_a_snapshot_deleted_while_a_run_opens_is_not_a_bad_file(
+    run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = RunIndex.read_newest
+
+    def then_one_goes(self: RunIndex, stop: object = None) -> None:
+        original(self)
+        (run / snapshot_filename(10)).unlink()  # listed, not read yet: a trainer pruning
+
+    monkeypatch.setattr(RunIndex, "read_newest", then_one_goes)
+    app = EvotuiApp(run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: not app.main.index.pending() and not app.main.progress)
+        assert app.main.index.steps() == [0, 20]
+        await pilot.pause(0.1)
+        assert [str(n.message) for n in app._notifications] == []
