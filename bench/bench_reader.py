@@ -5,9 +5,8 @@ in one run, each as a ratio to parsing every file with orjson.
 
 Every measure runs in a fresh process, in rounds (each round runs every measure once; best of
 ``--repeat`` rounds), timed inside it from just before the work (imports done) to the end, with
-the process's peak RSS. "ratio" is best of
-against best of; "paired" is the median over rounds of each round's own ratio (steadier on a
-noisy machine):
+the process's peak RSS. "ratio" is best of against best of; "paired" is the median over rounds of
+each round's own ratio (steadier on a noisy machine):
 
 - ``orjson``: read every ``step_*.json`` and ``orjson.loads`` it (the baseline, one process);
 - ``summary --json``: ``evotui summary --json`` (its ``main``), output to /dev/null, cold cache;
