@@ -174,11 +174,23 @@ class Run:
         return [_to_snapshot(self.index, row) for row in self._rows]
 
     @cached_property
+    def _columns_in_order(self) -> bool:
+        """The run's columns are the index's, in order (the usual case)."""
+        return bool((self.columns == np.arange(len(self.columns))).all())
+
+    def _by_example(self, matrix: np.ndarray) -> np.ndarray:
+        """A matrix of the index with its columns in ``example_ids`` order: the matrix itself in
+        the usual case (no copy), else the columns picked out."""
+        if self._columns_in_order and len(self.columns) == matrix.shape[1]:
+            return matrix
+        return matrix[:, self.columns]
+
+    @cached_property
     def _matrices(self) -> tuple[np.ndarray, np.ndarray]:
         mats = self.index.matrices()
-        cols = self.columns
-        correct = np.where(mats.present[:, cols], mats.correct[:, cols].astype(float), np.nan)
-        return mats.loss[:, cols], correct
+        pick = self._by_example
+        correct = np.where(pick(mats.present), pick(mats.correct).astype(float), np.nan)
+        return pick(mats.loss), correct
 
     def loss_matrix(self) -> np.ndarray:
         """``(n_snapshots, n_examples)`` losses, columns in ``example_ids`` order; NaN = none."""
@@ -195,11 +207,7 @@ class Run:
     @cached_property
     def _dynamics(self) -> list[ExampleDynamics]:
         mats = self.index.matrices()
-        cols = self.columns
-        if len(cols) == mats.loss.shape[1] and (cols == np.arange(len(cols))).all():
-            pick = lambda matrix: matrix  # noqa: E731  (the usual case: no copy of the matrices)
-        else:
-            pick = lambda matrix: matrix[:, cols]  # noqa: E731
+        pick = self._by_example
         return compute_dynamics(
             self.steps,
             pick(mats.loss),

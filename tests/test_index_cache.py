@@ -92,18 +92,13 @@ def test_a_cache_for_another_folder_is_not_used(odd: Path, tmp_path: Path) -> No
     source, target = cache_path(odd), cache_path(other)
     assert source is not None and target is not None
     target.write_bytes(source.read_bytes())
-    index = RunIndex(other)
-    index.scan()
-    assert load_cache(index) == 0
+    assert load_cache(_listed(other)) == 0
 
 
 def test_cache_off(odd: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("EVOTUI_CACHE_DIR", "off")
     assert cache_path(odd) is None
-    index = RunIndex(odd)
-    index.scan()
-    index.read_all()
-    assert save_cache(index) is False
+    assert save_cache(_read(odd)) is False
     assert load_run(odd).index.reads == 6
 
 
@@ -114,6 +109,20 @@ def test_an_unwritable_cache_folder_is_not_an_error(
     blocker.write_text("not a folder")
     monkeypatch.setenv("EVOTUI_CACHE_DIR", str(blocker / "cache"))
     assert load_run(odd).steps == EXPECTED_STEPS
+
+
+def _read(folder: Path) -> RunIndex:
+    """The run in ``folder``, every file read."""
+    index = RunIndex(folder)
+    index.scan()
+    index.read_all()
+    return index
+
+
+def _listed(folder: Path) -> RunIndex:
+    index = RunIndex(folder)
+    index.scan()
+    return index
 
 
 def _break_header(name: str, header: object) -> None:
@@ -195,8 +204,7 @@ def test_a_cache_written_by_the_viewer_gives_load_run_the_same_answers(
     cold_summary = summary_dict(cold)
     assert cold.example_ids == [0, 1, 2]
     monkeypatch.setenv("EVOTUI_CACHE_DIR", str(tmp_path / "cache"))
-    viewer = RunIndex(folder)
-    viewer.scan()
+    viewer = _listed(folder)
     for key in viewer.pending():  # newest first, as the viewer reads
         viewer.ingest(key)
     assert viewer.example_ids == [2, 0, 1]
@@ -262,12 +270,9 @@ def test_outputs_from_the_cache_join_what_the_index_read_first(tmp_path: Path) -
             for i, text in enumerate(outputs)
         ]
         write_json_atomic(folder / snapshot_filename(step), build_snapshot("o", step, rows))
-    cold = RunIndex(folder)
-    cold.scan()
-    cold.read_all()
+    cold = _read(folder)
     assert save_cache(cold)
-    viewer = RunIndex(folder)
-    viewer.scan()
+    viewer = _listed(folder)
     assert viewer.ingest(20)
     assert viewer.output_texts == ["e", "b"]
     assert load_cache(viewer) == 2 and viewer.reads == 1
@@ -280,11 +285,7 @@ def test_a_run_of_empty_snapshots_round_trips(tmp_path: Path) -> None:
     folder = tmp_path / "empty"
     for step in (0, 10):
         write_json_atomic(folder / snapshot_filename(step), build_snapshot("empty", step, []))
-    index = RunIndex(folder)
-    index.scan()
-    index.read_all()
-    assert save_cache(index)
-    again = RunIndex(folder)
-    again.scan()
+    assert save_cache(_read(folder))
+    again = _listed(folder)
     assert load_cache(again) == 2
     assert sorted(again.data) == [0, 10] and again.data[10].total == 0
