@@ -164,11 +164,13 @@ def decode_raw(data: bytes | str, path: str | os.PathLike[str]) -> RawColumns:
 def _floats(values: list[float | None] | list[int | None]) -> bytes | None:
     """float64 bytes with NaN for None; None when every value is None (a file older than the
     field: common, and not worth a column)."""
-    if None in values:
-        if values.count(None) == len(values):
-            return None
-        values = [math.nan if v is None else v for v in values]
-    return array.array("d", values).tobytes()
+    try:
+        return array.array("d", values).tobytes()
+    except TypeError:  # a None among them (cheaper to find out this way than to look first)
+        pass
+    if values.count(None) == len(values):
+        return None
+    return array.array("d", [math.nan if v is None else v for v in values]).tobytes()
 
 
 # -- a worker process (evotui.parallel starts it; ``python -m evotui.decode`` runs one by hand) ----
@@ -185,12 +187,35 @@ class WorkerFile(msgspec.Struct):
     codes: bytes = b""  # int32 per example
 
 
-def decode_chunk(paths: Sequence[str], table: dict[str, int]) -> tuple[list[str], list[WorkerFile]]:
-    """Read and decode each file (never raises). ``table`` numbers the outputs this worker has
-    sent before; returns the outputs new in this chunk and the files."""
-    new: list[str] = []
+class _Codes(dict[str, int]):
+    """Output text -> code, numbering a text it has not seen as it is looked up (one lookup per
+    output, in C, for the texts seen before: nearly all of them), and keeping the new ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.new: list[str] = []
+
+    def __missing__(self, text: str) -> int:
+        code = self[text] = len(self)
+        self.new.append(text)
+        return code
+
+
+class Sent:
+    """What a worker has sent the reading process so far (which takes its answers in order): a
+    code for each output text, and the tracked set of the last file it sent, whose texts the
+    reader has by now."""
+
+    def __init__(self) -> None:
+        self.codes = _Codes()
+        self.example_ids: list[int] | None = None
+
+
+def decode_chunk(paths: Sequence[str], sent: Sent) -> tuple[list[str], list[WorkerFile]]:
+    """Read and decode each file (never raises); returns the outputs new since what was
+    ``sent`` before (which it updates) and the files."""
     files: list[WorkerFile] = []
-    last_ids: list[int] | None = None
+    codes_of = sent.codes.__getitem__
     for path in paths:
         try:
             st = os.stat(path)
@@ -201,16 +226,13 @@ def decode_chunk(paths: Sequence[str], table: dict[str, int]) -> tuple[list[str]
         except (OSError, SnapshotError, Refused, ValueError, OverflowError):
             files.append(WorkerFile(path, None, None))
             continue
-        for text in raw.outputs:
-            if text not in table:
-                table[text] = len(table)
-                new.append(text)
-        codes = array.array("i", map(table.__getitem__, raw.outputs)).tobytes()
+        codes = array.array("i", list(map(codes_of, raw.outputs))).tobytes()
         raw.outputs = []
-        if raw.example_ids == last_ids:
+        if raw.example_ids == sent.example_ids:
             raw.examples = []  # the same tracked set: the reading process has these texts
-        last_ids = raw.example_ids
+        sent.example_ids = raw.example_ids
         files.append(WorkerFile(path, (st.st_mtime_ns, st.st_size), raw, codes))
+    new, sent.codes.new = sent.codes.new, []
     return new, files
 
 
@@ -242,14 +264,14 @@ def worker_main() -> None:
     here = Path(__file__).resolve().parent.parent
     if len(sys.argv) > 1 and Path(sys.argv[1]).resolve() != here:
         return
-    table: dict[str, int] = {}
+    sent = Sent()
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
             paths = receive(stdin)
         except (EOFError, OSError):
             return
-        send(stdout, decode_chunk(paths, table))
+        send(stdout, decode_chunk(paths, sent))
 
 
 if __name__ == "__main__":

@@ -125,6 +125,15 @@ def training_rows(steps: Sequence[int] | np.ndarray) -> np.ndarray:
     return rows if rows.any() else np.ones(len(steps_arr), dtype=bool)
 
 
+def _as_slice(mask: np.ndarray) -> slice | np.ndarray:
+    """A boolean row mask as a slice where it is one run of rows (the usual case: all but a
+    leading baseline), so that picking the rows is a view, not an 8 MB copy."""
+    rows = np.flatnonzero(mask)
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return mask
+
+
 def _as_correct_matrix(correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(right, present) boolean matrices; NaN in a float ``correct`` = absent from that snapshot."""
     array = np.asarray(correct)
@@ -172,25 +181,42 @@ def compute_dynamics(
         ]
 
     # Cartography rows: every snapshot after training starts (the step-0 baseline left out).
-    training = training_rows(steps_arr)
-    prob = np.exp(-np.where(present, loss_arr, np.nan))[training]
+    training = _as_slice(training_rows(steps_arr))
+    complete = present.all(axis=0)
+    everywhere = bool(complete.all())  # the usual run: every example in every snapshot
+    loss_t = loss_arr[training]
+    prob = np.negative(loss_t if everywhere else np.where(present[training], loss_t, np.nan))
+    np.exp(prob, out=prob)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN, as documented
-        confidence = np.nanmean(prob, axis=0)
-        variability = np.nanstd(prob, axis=0)
-        aum = (
-            np.nanmean(np.where(present, np.asarray(margin, dtype=float), np.nan)[training], axis=0)
+        if np.isnan(prob).any():
+            confidence = np.nanmean(prob, axis=0)
+            variability = np.nanstd(prob, axis=0)
+        else:  # no missing loss: the plain statistics, a fraction of the NaN-aware ones' cost
+            confidence = prob.mean(axis=0)
+            variability = prob.std(axis=0)
+        margin_arr = (
+            np.asarray(margin, dtype=float)
             if margin is not None and np.shape(margin) == expected_shape
-            else np.full(n_ex, np.nan)
+            else None
         )
-    observed = present.sum(axis=0)
-    seen = present[training].sum(axis=0)
+        if margin_arr is None or np.isnan(margin_arr).all():  # files older than the measure
+            aum = np.full(n_ex, np.nan)
+        else:
+            aum = np.nanmean(np.where(present, margin_arr, np.nan)[training], axis=0)
+    if everywhere:
+        observed = np.full(n_ex, n_snap)
+        seen = np.full(n_ex, len(prob))
+        hits = np.count_nonzero(right[training], axis=0)
+    else:
+        observed = np.count_nonzero(present, axis=0)
+        seen = np.count_nonzero(present[training], axis=0)
+        hits = np.count_nonzero((right & present)[training], axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        correctness = np.where(seen > 0, (right & present)[training].sum(axis=0) / seen, np.nan)
+        correctness = np.where(seen > 0, hits / seen, np.nan)
 
     learned_at: list[int | None] = [None] * n_ex
     forgetting = np.zeros(n_ex, dtype=np.int64)
-    complete = present.all(axis=0)
     if complete.any():
         cols = np.flatnonzero(complete)
         r = right[:, cols]
@@ -214,21 +240,28 @@ def compute_dynamics(
             learned_at[col] = int(steps_arr[rows[first_good]])
 
     result: list[ExampleDynamics] = []
-    for col, example_id in enumerate(example_ids):
-        conf = float(confidence[col])
-        var = float(variability[col])
-        corr = float(correctness[col])
+    for example_id, learned, forgot, conf, var, corr, snaps, area in zip(
+        example_ids,
+        learned_at,
+        forgetting.tolist(),
+        confidence.tolist(),
+        variability.tolist(),
+        correctness.tolist(),
+        observed.tolist(),
+        aum.tolist(),
+        strict=True,
+    ):
         result.append(
             ExampleDynamics(
                 example_id=int(example_id),
-                learned_at_step=learned_at[col],
-                forgetting_events=int(forgetting[col]),
+                learned_at_step=learned,
+                forgetting_events=forgot,
                 confidence=conf,
                 variability=var,
                 correctness=corr,
                 region=region_for(conf, var, corr),
-                snapshots=int(observed[col]),
-                aum=float(aum[col]),
+                snapshots=snaps,
+                aum=area,
             )
         )
     return result

@@ -115,10 +115,15 @@ def decode_file(path: str) -> DecodedFile:
         return DecodedFile(path, stamp, None, exc.problem, read=True)
 
 
-def _needs_texts(cols: SnapshotColumns, col_of: dict[int, int]) -> bool:
+def _needs_texts(cols: SnapshotColumns, col_of: dict[int, int], last_ids: list[int]) -> bool:
     """Decoded without its texts (a worker's read) but holding examples the index has not seen.
-    (``col_of`` only grows, so reading it without the lock can only err towards a read.)"""
-    return len(cols.examples) != len(cols) and any(i not in col_of for i in cols.example_ids)
+    (``col_of`` only grows, and holds ``last_ids``, the last file's: reading them without the
+    lock can only err towards a read.)"""
+    return (
+        len(cols.examples) != len(cols)
+        and cols.example_ids != last_ids
+        and any(i not in col_of for i in cols.example_ids)
+    )
 
 
 class StepData(Struct):
@@ -434,7 +439,9 @@ class RunIndex:
             or (stamp is not None and decoded.stamp != stamp)
             # New examples, and the worker sent no texts (it sends them only where the tracked
             # set changes within its share): this file is read here, texts and all.
-            or (decoded.cols is not None and _needs_texts(decoded.cols, self.col_of))
+            or (
+                decoded.cols is not None and _needs_texts(decoded.cols, self.col_of, self._last_ids)
+            )
         ):
             decoded = decode_file(path)
         if decoded.read:

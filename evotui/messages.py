@@ -16,7 +16,12 @@ class FilesChanged(Message):
 
 
 class IndexProgress(Message):
-    """The background fill read more snapshots (the run screen reads the index for how many)."""
+    """The background fill read more snapshots (the run screen reads the index for how many);
+    ``done``: it has read all it was asked to."""
+
+    def __init__(self, done: bool = False) -> None:
+        super().__init__()
+        self.done = done
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, IndexProgress)

@@ -19,6 +19,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,9 +65,20 @@ from evotui.widgets.timeline import Timeline
 PROGRESS_EVERY_S = 1.0
 PROGRESS_EVERY_MAX_S = 2.0
 FIRST_PAINT_WAIT_S = 2.0
+# The watcher starts once the run's first read is on screen (starting it takes the UI thread
+# ~60 ms, importing anyio, and here that competes with the read for the GIL), or after this long
+# (a run read for minutes). Nothing changed meanwhile is lost: it rescans once it is up.
+WATCH_START_MAX_S = 3.0
 WATCH_SETTLE_S = 0.6
 # More changed files than this in one batch (a whole run copied in): rescan the folder instead.
 MAX_TRACKED_PATHS = 256
+
+
+def _load_watcher() -> Callable[..., AsyncIterator[set[str] | None]]:
+    from evotui.watcher import preload, watch_folder
+
+    preload()
+    return watch_folder
 
 
 class RunScreen(Screen[None]):
@@ -115,6 +127,7 @@ class RunScreen(Screen[None]):
         self._watching: tuple[Path, bool] | None = None
         self._wanted: int | None = None  # a step asked for and being read by a worker
         self._painted = threading.Event()  # the first screen of the run is drawn
+        self._settled = threading.Event()  # ... and so is the rest of it, once read
         self._changes_lock = threading.Lock()
         self._changed: set[str] | None = set()
         self._chooser_parent: Path | None = None
@@ -214,6 +227,7 @@ class RunScreen(Screen[None]):
             self._to_top()  # a detail of the old run would go on showing it
         index = opened or RunIndex(folder)
         self.index = index
+        self._settled.clear()
         self._dyn = None
         self.current_step = None
         self.example = None
@@ -236,6 +250,7 @@ class RunScreen(Screen[None]):
             try:
                 index.read_newest(stop=lambda: index is not self.index)
             except FolderError as exc:
+                self._settled.set()  # nothing to read: watch the folder at once
                 self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=15)
                 return
             if index is not self.index:
@@ -293,14 +308,14 @@ class RunScreen(Screen[None]):
 
     @work(exclusive=True, group="watch")
     async def _watch(self, folder: Path, recursive: bool) -> None:
-        # Starting watchfiles takes this (the UI) thread ~60 ms, most of it importing anyio: a run
-        # being opened shows its first screen first. Nothing is lost meanwhile (the rescan below).
-        deadline = time.monotonic() + FIRST_PAINT_WAIT_S
-        while self.index is not None and not self._painted.is_set():
+        # Starting watchfiles costs ~30 ms of imports (anyio), and GIL time a reader needs: a run
+        # being opened is read and shown first. Nothing is lost meanwhile (the rescan below).
+        deadline = time.monotonic() + WATCH_START_MAX_S
+        while self.index is not None and not self._settled.is_set():
             if time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.02)
-        from evotui.watcher import watch_folder
+        watch_folder = await asyncio.to_thread(_load_watcher)  # imports: not on the UI thread
 
         # A file written between our scan and the watcher taking its first look is in no event:
         # one full rescan once the watcher is surely up closes that gap.
@@ -345,11 +360,17 @@ class RunScreen(Screen[None]):
                     every = min(every * 2, PROGRESS_EVERY_MAX_S)
                     self.post_message(IndexProgress())
             index.matrices()
-            self.post_message(IndexProgress())
+            self.post_message(IndexProgress(done=True))
         finally:
             reading.close()  # stops the worker processes (also when cancelled part way)
         if index.reads and not index.pending():
             from evotui.cache import save_cache
+
+            # After the run is on screen: written meanwhile, it would hold up that last draw.
+            deadline = time.monotonic() + FIRST_PAINT_WAIT_S
+            while not self._settled.wait(0.02) and not worker.is_cancelled:
+                if time.monotonic() > deadline:
+                    break
 
             reads = index.reads
             save_cache(index)  # the next open of this run (viewer or command) starts from here
@@ -419,6 +440,8 @@ class RunScreen(Screen[None]):
     def on_index_progress(self, message: IndexProgress) -> None:
         if not self._painted.is_set():
             self.call_after_refresh(self._painted.set)
+        if message.done:
+            self.call_after_refresh(self._settled.set)
         index = self.index
         if (
             index is not None

@@ -406,7 +406,7 @@ class SnapshotColumns(Struct):
 
     @property
     def correct(self) -> int:
-        return int(self.exact_match.sum())
+        return int(np.count_nonzero(self.exact_match))
 
     @property
     def accuracy(self) -> float:
@@ -414,6 +414,9 @@ class SnapshotColumns(Struct):
 
     @property
     def avg_loss(self) -> float:
+        total = float(self.loss.sum())
+        if math.isfinite(total) and len(self.loss):  # every loss finite: no mask to build
+            return total / len(self.loss)
         finite = self.loss[np.isfinite(self.loss)]
         return float(finite.mean()) if finite.size else math.nan
 

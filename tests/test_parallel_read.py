@@ -371,3 +371,29 @@ def test_a_number_past_float64_is_one_line_not_a_crash(tmp_path: Path) -> None:
     index = _read(folder, workers=0)
     assert not index.data
     assert [n.problem for n in index.skipped.values()] == ["a number too large for a float"]
+
+
+def test_a_worker_sends_an_examples_texts_once_not_once_per_chunk(tmp_path: Path) -> None:
+    """What crosses the pipe: a file's inputs and expected outputs only where the tracked set
+    differs from the last file this worker sent (the reader has the others' texts by then), and
+    each distinct output text once."""
+    from evotui.decode import Sent, decode_chunk
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    paths = []
+    for step in range(6):
+        count = 3 if step < 4 else 4  # one example joins at step 4
+        rows = [_row(i, step) for i in range(count)]
+        path = folder / snapshot_filename(step)
+        path.write_bytes(dumps(build_snapshot("run", step, rows)))
+        paths.append(str(path))
+    sent = Sent()
+    first_new, first = decode_chunk(paths[:2], sent)
+    later_new, later = decode_chunk(paths[2:], sent)
+    with_texts = [len(one.raw.examples) for one in first + later if one.raw is not None]
+    assert with_texts == [3, 0, 0, 0, 4, 0]
+    assert sorted(first_new + later_new) == sorted(
+        {_row(i, s)["model_output"] for i in range(4) for s in range(6) if i < 3 or s >= 4}
+    )
+    assert not set(first_new) & set(later_new)

@@ -94,3 +94,31 @@ async def test_opening_an_example_in_a_50000_snapshot_run_never_reads_on_the_ui_
     folder = tmp_path / "tiny"
     write_tiny_run(folder, 50_000)
     await _drive(folder, reads_on, tmp_path)
+
+
+async def test_the_watcher_is_set_up_off_the_ui_thread_once_the_run_is_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Starting the folder watcher imports anyio's event-loop backend (tens of ms): done in
+    another thread, after the run's read is on screen, and the watch still works."""
+    from evotui import run_screen
+
+    folder = tmp_path / "tiny"
+    write_tiny_run(folder, 30)
+    loaded_on: list[tuple[str, int]] = []
+    real = run_screen._load_watcher
+
+    def recording():  # type: ignore[no-untyped-def]
+        loaded_on.append((threading.current_thread().name, app.main.index.loaded_count()))
+        return real()
+
+    monkeypatch.setattr(run_screen, "_load_watcher", recording)
+    ui = threading.current_thread().name
+    app = EvotuiApp(folder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: bool(loaded_on), timeout=30)
+        assert loaded_on[0][0] != ui
+        assert loaded_on[0][1] == 30  # the whole run was read first
+        write_tiny_run(tmp_path / "more", 31)
+        (tmp_path / "more" / snapshot_filename(30)).rename(folder / snapshot_filename(30))
+        await wait_for(pilot, lambda: app.main.current_step == 30, timeout=30)
