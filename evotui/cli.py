@@ -61,6 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from evotui.commands.watch import prepare_viewer_process
 
         prepare_viewer_process()
+    elif argv[:1] in (["summary"], ["export"]):
+        # They read a whole run: its worker processes (a big run's, on a spare core) start now,
+        # while the command imports numpy, instead of after it. (msgspec, imported with them,
+        # is the command's own first import anyway.)
+        from evotui.decode import prestart_workers
+
+        prestart_workers()
     parser = build_parser(argv[0] if argv[:1] and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

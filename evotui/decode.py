@@ -237,6 +237,75 @@ def decode_chunk(paths: Sequence[str], sent: Sent) -> tuple[list[str], list[Work
 
 
 HEADER = 8  # bytes of a message's length, little-endian
+MAX_WORKERS = 3  # beyond this, taking the files into the reading process is the limit
+# A worker's answer for a chunk (~0.3 MB on a big run) fits in its pipe at once: written in one go,
+# read in one go (the default 64 KB pipe would make the worker wait on every 64 KB read there).
+PIPE_BYTES = 1 << 20
+# The worker's program: `python -P -c _PROGRAM ROOT` (see spawn_worker).
+_PROGRAM = "import sys; sys.path.append(sys.argv[1]); import evotui.decode as d; d.worker_main()"
+# Workers started ahead of need (prestart_workers), waiting for their first chunk.
+_prestarted: list[Any] = []
+
+
+def default_workers() -> int:
+    """Worker processes to read a big run with: one per core this process may use beyond its
+    own, at most :data:`MAX_WORKERS`. ``EVOTUI_READ_WORKERS`` sets it (0: read alone)."""
+    chosen = os.environ.get("EVOTUI_READ_WORKERS", "").strip()
+    if chosen.isdigit():
+        return min(int(chosen), 16)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(0, min(cores - 1, MAX_WORKERS))
+
+
+def prestart_workers() -> None:
+    """Start the workers a big run would get, now: a command about to read a whole run calls
+    this first, and they start (~60 ms: Python and msgspec) while it imports the rest (numpy).
+    Unused, they wait on their input and exit with this process."""
+    while len(_prestarted) < default_workers():
+        process = _spawn()
+        if process is None:
+            return
+        _prestarted.append(process)
+
+
+def spawn_worker() -> Any:
+    """A worker process (a ``subprocess.Popen`` on pipes) ready for chunks: one started ahead,
+    else a new one; None where none can start."""
+    try:
+        return _prestarted.pop()
+    except IndexError:
+        return _spawn()
+
+
+def _spawn() -> Any:
+    import subprocess  # here: a worker, which imports this module, never needs it
+
+    # Only a Python interpreter (an application embedding Python has its own executable).
+    if "python" not in os.path.basename(sys.executable or "").lower():
+        return None
+    # -P: the working folder is not put on the worker's path (a file there named like a module it
+    # imports would be imported instead). The folder this evotui came from goes last on it:
+    # found when nothing else provides evotui, never shadowing anything.
+    root = str(Path(__file__).resolve().parent.parent)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-P", "-c", _PROGRAM, root],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # never onto a viewer's screen
+        )
+    except OSError:
+        return None
+    try:
+        import fcntl
+
+        fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        pass  # not Linux, or a lower limit: the default pipe only costs speed
+    return process
 
 
 def send(pipe: Any, obj: Any) -> None:

@@ -23,49 +23,27 @@ cannot start only means this process reads more itself.
 
 from __future__ import annotations
 
-import os
 import queue
 import subprocess
-import sys
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 
-from evotui.decode import WorkerFile, receive, send
+from evotui.decode import WorkerFile, default_workers, receive, send, spawn_worker
 from evotui.index import DecodedFile, RunIndex
 from evotui.snapshot import columns_of
 
 CHUNK_FILES = 10  # files per chunk: shared out evenly, yet few messages
 IN_FLIGHT = 2  # chunks handed to a worker ahead of its answers
-# A worker's answer for a chunk (~0.3 MB on a big run) fits in its pipe at once: written in one go,
-# read in one go (the default 64 KB pipe would make the worker wait on every 64 KB read here).
-PIPE_BYTES = 1 << 20
 # Below this much JSON, starting a worker costs more than it can take off.
 MIN_BYTES = 16 * 1024 * 1024
 MIN_FILES = 200  # the same, when the files' sizes are not known (a quick scan)
-MAX_WORKERS = 3  # beyond this, taking the files into the index here is the limit
-# The worker's program: `python -P -c _WORKER ROOT` (see _Worker.start).
-_WORKER = "import sys; sys.path.append(sys.argv[1]); import evotui.decode as d; d.worker_main()"
 
 # What a feeding thread queues: (worker, chunk, (new outputs, files)) or (worker, chunk, None)
 # when the worker failed, then (worker, [], None) once it has no more chunks to hand out.
 _Done = tuple["_Worker", list[int], "tuple[list[str], list[WorkerFile]] | None"]
-
-
-def default_workers() -> int:
-    """Worker processes to read a big run with: one per core this process may use beyond its
-    own, at most :data:`MAX_WORKERS`. ``EVOTUI_READ_WORKERS`` sets it (0: read alone)."""
-    chosen = os.environ.get("EVOTUI_READ_WORKERS", "").strip()
-    if chosen.isdigit():
-        return min(int(chosen), 16)
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(0, min(cores - 1, MAX_WORKERS))
 
 
 def read_files(index: RunIndex, keys: Sequence[int], workers: int | None = None) -> Iterator[int]:
@@ -174,29 +152,8 @@ class _Worker:
 
     @classmethod
     def start(cls) -> _Worker | None:
-        # Only a Python interpreter (an application embedding Python has its own executable).
-        if "python" not in os.path.basename(sys.executable or "").lower():
-            return None
-        # -P: the working folder is not put on the worker's path (a file there named like a
-        # module it imports would be imported instead). The folder this evotui came from goes
-        # last on it: found when nothing else provides evotui, never shadowing anything.
-        root = str(Path(__file__).resolve().parent.parent)
-        try:
-            process = subprocess.Popen(
-                [sys.executable, "-P", "-c", _WORKER, root],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,  # never onto a viewer's screen
-            )
-        except OSError:
-            return None
-        try:
-            import fcntl
-
-            fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)  # type: ignore[union-attr]
-        except (ImportError, AttributeError, OSError):
-            pass  # not Linux, or a lower limit: the default pipe only costs speed
-        return cls(process)
+        process = spawn_worker()
+        return cls(process) if process is not None else None
 
     def feed(
         self,

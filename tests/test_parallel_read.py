@@ -397,3 +397,28 @@ def test_a_worker_sends_an_examples_texts_once_not_once_per_chunk(tmp_path: Path
         {_row(i, s)["model_output"] for i in range(4) for s in range(6) if i < 3 or s >= 4}
     )
     assert not set(first_new) & set(later_new)
+
+
+def test_workers_started_ahead_are_the_ones_that_read(
+    tmp_path: Path, shared: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`summary` and `export` start their workers before importing numpy: those are the ones
+    the read takes (and asking again does not start more than a read would take)."""
+    from evotui import decode
+
+    folder = make_big_odd_run(tmp_path / "big")
+    want = _everything(_read(folder, workers=0))
+    decode.prestart_workers()
+    decode.prestart_workers()
+    ahead = list(decode._prestarted)
+    assert len(ahead) == 2
+    taken: list[object] = []
+    original = parallel._Worker.take
+
+    def counting(self: parallel._Worker, *args: object) -> object:
+        taken.append(self.process)
+        return original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parallel._Worker, "take", counting)
+    assert repr(_everything(_read(folder, workers=2))) == repr(want)
+    assert decode._prestarted == [] and set(map(id, taken)) <= set(map(id, ahead)) and taken
