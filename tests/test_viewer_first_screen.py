@@ -185,7 +185,14 @@ async def test_a_snapshot_deleted_while_a_run_opens_is_not_a_bad_file(
     monkeypatch.setattr(RunIndex, "read_newest", then_one_goes)
     app = EvotuiApp(run)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: not app.main.index.pending() and not app.main.progress)
+        await wait_for(
+            pilot,
+            lambda: (
+                app.main.index.loaded_count() == 2
+                and not app.main.index.pending()
+                and not app.main.progress
+            ),
+        )
         assert app.main.index.steps() == [0, 20]
         await pilot.pause(0.1)
         assert [str(n.message) for n in app._notifications] == []
