@@ -74,6 +74,13 @@ WATCH_SETTLE_S = 0.6
 MAX_TRACKED_PATHS = 256
 
 
+def _import_plot() -> None:
+    """The timeline's plot (plotext: ~40 ms of imports) is first drawn once a second step is in,
+    most often at the draw after a run's read: imported beside the read instead (a worker process
+    takes up the slack), not on the UI thread at that draw."""
+    import evotui.widgets.timeline_plot  # noqa: F401
+
+
 def _load_watcher() -> Callable[..., AsyncIterator[set[str] | None]]:
     from evotui.watcher import preload, watch_folder
 
@@ -279,6 +286,7 @@ class RunScreen(Screen[None]):
                 break
         if worker.is_cancelled or index is not self.index:
             return
+        threading.Thread(target=_import_plot, name="evotui-import-plot").start()
         if reading is not None:
             # No index cache when the run was opened: nothing to look up, so no stat of every
             # file first (~20 ms, more while the UI paints); each file is stat'ed as it is read.
