@@ -65,9 +65,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # They read a whole run: its worker processes (a big run's, on a spare core) start now,
         # while the command imports numpy, instead of after it. (msgspec, imported with them,
         # is the command's own first import anyway.)
-        from evotui.decode import prestart_workers
+        from evotui.decode import prestart_workers, stop_prestarted
 
         prestart_workers()
+        try:
+            return _main(argv)
+        finally:
+            stop_prestarted()  # the ones the read did not take
+    return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser(argv[0] if argv[:1] and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

@@ -271,6 +271,20 @@ def prestart_workers() -> None:
         _prestarted.append(process)
 
 
+def stop_prestarted() -> None:
+    """Close the workers started ahead and not taken (a small run, a command that failed): each
+    exits at the end of its input."""
+    while _prestarted:
+        process = _prestarted.pop()
+        try:
+            process.stdin.close()
+            process.wait(timeout=1)
+        except Exception:  # noqa: BLE001 (it is going anyway: make sure)
+            process.kill()
+            process.wait()
+        process.stdout.close()
+
+
 def spawn_worker() -> Any:
     """A worker process (a ``subprocess.Popen`` on pipes) ready for chunks: one started ahead,
     else a new one; None where none can start."""
@@ -308,9 +322,14 @@ def _spawn() -> Any:
     return process
 
 
-def send(pipe: Any, obj: Any) -> None:
+def frame(obj: Any) -> bytes:
+    """One message as it goes down a pipe: its length, then the pickle."""
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    pipe.write(len(data).to_bytes(HEADER, "little") + data)
+    return len(data).to_bytes(HEADER, "little") + data
+
+
+def send(pipe: Any, obj: Any) -> None:
+    pipe.write(frame(obj))
     pipe.flush()
 
 

@@ -24,7 +24,8 @@ class IndexProgress(Message):
         self.done = done
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, IndexProgress)
+        # Never in place of a "done" (what it says would be lost).
+        return isinstance(message, IndexProgress) and (self.done or not message.done)
 
 
 class IndexChanged(Message):

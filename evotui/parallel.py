@@ -31,12 +31,13 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from evotui.decode import WorkerFile, default_workers, receive, send, spawn_worker
+from evotui.decode import WorkerFile, default_workers, frame, receive, spawn_worker
 from evotui.index import DecodedFile, RunIndex
 from evotui.snapshot import columns_of
 
 CHUNK_FILES = 10  # files per chunk: shared out evenly, yet few messages
 IN_FLIGHT = 2  # chunks handed to a worker ahead of its answers
+AHEAD_BYTES = 4096  # a chunk sent ahead is at most this long: any pipe holds it (Linux: a page)
 # Below this much JSON, starting a worker costs more than it can take off.
 MIN_BYTES = 16 * 1024 * 1024
 MIN_FILES = 200  # the same, when the files' sizes are not known (a quick scan)
@@ -167,21 +168,30 @@ class _Worker:
         threads share one lock, to answer), taken from the front; queue what it sends back (it
         never waits for the reader to listen)."""
         handed: deque[list[int]] = deque()
+        waiting: tuple[list[int], bytes] | None = None  # the next chunk, not sent yet
         try:
             while True:
                 while len(handed) < IN_FLIGHT:
-                    with lock:
-                        chunk = chunks.popleft() if chunks else None
-                    if chunk is None:
+                    if waiting is None:
+                        with lock:
+                            chunk = chunks.popleft() if chunks else None
+                        if chunk is None:
+                            break
+                        waiting = (chunk, frame([paths.get(key, "") for key in chunk]))
+                    if handed and len(waiting[1]) > AHEAD_BYTES:
+                        # Sent ahead, it must fit in the worker's input pipe at once: the worker
+                        # may be waiting for this thread to read its answer meanwhile.
                         break
-                    handed.append(chunk)
-                    send(self.process.stdin, [paths.get(key, "") for key in chunk])
+                    self.process.stdin.write(waiting[1])  # type: ignore[union-attr]
+                    self.process.stdin.flush()  # type: ignore[union-attr]
+                    handed.append(waiting[0])
+                    waiting = None
                 if not handed:
                     return
                 message = receive(self.process.stdout)
                 done.put((self, handed.popleft(), message))
         except Exception:  # a dead or garbled worker: what it was handed is read here instead
-            for chunk in handed:
+            for chunk in [*handed, *([waiting[0]] if waiting is not None else [])]:
                 done.put((self, chunk, None))
         finally:
             done.put((self, [], None))

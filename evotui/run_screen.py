@@ -257,7 +257,8 @@ class RunScreen(Screen[None]):
             try:
                 index.read_newest(stop=lambda: index is not self.index)
             except FolderError as exc:
-                self._settled.set()  # nothing to read: watch the folder at once
+                if index is self.index:
+                    self._settled.set()  # nothing to read: watch the folder at once
                 self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=15)
                 return
             if index is not self.index:
@@ -368,7 +369,8 @@ class RunScreen(Screen[None]):
                     every = min(every * 2, PROGRESS_EVERY_MAX_S)
                     self.post_message(IndexProgress())
             index.matrices()
-            self.post_message(IndexProgress(done=True))
+            if index is self.index:
+                self.post_message(IndexProgress(done=True))
         finally:
             reading.close()  # stops the worker processes (also when cancelled part way)
         if index.reads and not index.pending():

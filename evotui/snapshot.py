@@ -414,7 +414,8 @@ class SnapshotColumns(Struct):
 
     @property
     def avg_loss(self) -> float:
-        total = float(self.loss.sum())
+        with np.errstate(invalid="ignore", over="ignore"):  # inf and -inf: NaN, then the mask
+            total = float(self.loss.sum())
         if math.isfinite(total) and len(self.loss):  # every loss finite: no mask to build
             return total / len(self.loss)
         finite = self.loss[np.isfinite(self.loss)]

@@ -408,6 +408,7 @@ def test_workers_started_ahead_are_the_ones_that_read(
 
     folder = make_big_odd_run(tmp_path / "big")
     want = _everything(_read(folder, workers=0))
+    decode.stop_prestarted()  # any an earlier test left
     decode.prestart_workers()
     decode.prestart_workers()
     ahead = list(decode._prestarted)
@@ -422,3 +423,45 @@ def test_workers_started_ahead_are_the_ones_that_read(
     monkeypatch.setattr(parallel._Worker, "take", counting)
     assert repr(_everything(_read(folder, workers=2))) == repr(want)
     assert decode._prestarted == [] and set(map(id, taken)) <= set(map(id, ahead)) and taken
+
+
+def test_a_command_leaves_no_worker_behind(
+    tmp_path: Path,
+    shared: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Workers started ahead by `summary` that the read did not take (a run not worth sharing,
+    a folder that is not there) exit with the command, not with the process."""
+    from evotui import decode
+    from evotui.cli import main
+
+    monkeypatch.setattr(parallel, "MIN_FILES", 10_000)  # this run is read alone
+    monkeypatch.setattr(parallel, "MIN_BYTES", 1 << 40)
+    started: list[subprocess.Popen[bytes]] = []
+    real = decode._spawn
+
+    def recording() -> subprocess.Popen[bytes] | None:
+        process = real()
+        if process is not None:
+            started.append(process)
+        return process
+
+    monkeypatch.setattr(decode, "_spawn", recording)
+    folder = make_big_odd_run(tmp_path / "big")
+    assert main(["summary", "--json", str(folder)]) == 0
+    assert main(["export", str(tmp_path / "missing")]) == 2
+    capsys.readouterr()
+    assert len(started) == 4 and decode._prestarted == []
+    assert all(process.poll() is not None for process in started)
+
+
+def test_chunks_too_long_to_send_ahead_are_sent_one_at_a_time(
+    tmp_path: Path, shared: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk sent ahead must fit in the worker's input pipe (it may be waiting for its answer
+    to be read meanwhile); a longer one (long paths) waits for the worker, and reads the same."""
+    folder = make_big_odd_run(tmp_path / "big")
+    want = _everything(_read(folder, workers=0))
+    monkeypatch.setattr(parallel, "AHEAD_BYTES", 0)
+    assert repr(_everything(_read(folder, workers=2))) == repr(want)

@@ -113,6 +113,7 @@ async def test_the_watcher_is_set_up_off_the_ui_thread_once_the_run_is_shown(
         return real()
 
     monkeypatch.setattr(run_screen, "_load_watcher", recording)
+    monkeypatch.setattr(run_screen, "WATCH_START_MAX_S", 60.0)  # only the read can start it
     ui = threading.current_thread().name
     app = EvotuiApp(folder)
     async with app.run_test(size=(80, 24)) as pilot:
