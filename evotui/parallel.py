@@ -6,14 +6,16 @@ with worker processes (:func:`evotui.decode.worker_main`: msgspec and the standa
 so one starts in tens of milliseconds) and keeps every rule of what a file means where it was:
 each file still goes through :meth:`RunIndex.ingest <evotui.index.RunIndex.ingest>` in this process.
 
-How the work is shared: the files are cut into chunks. A thread per worker hands it the next chunk
-from the front of the list as soon as it is free and queues what it sends back; this process takes
-those into the index and, while none is waiting, reads chunks from the back itself. So it never
-waits for a worker to start, and a small run or a busy machine costs no more than reading alone.
-What a worker sends is cheap to take (raw float64 / bool bytes, outputs as codes into a table of
-the texts it has sent before, texts only where the tracked set changes): taking a file costs this
-process a fraction of reading it. A file a worker could not read is read here, so every problem is
-worded the same way.
+How the work is shared: the files are cut into chunks. A thread per worker keeps it a chunk ahead
+(the next one waits in its input: it never idles while this process, whose threads share one lock,
+gets round to answering) from the front of the list, and queues what it sends back; this process
+takes those into the index and, while none is waiting, reads chunks from the back itself. So it
+never waits for a worker to start, and a small run or a busy machine costs no more than reading
+alone. What a worker sends is cheap to take (raw float64 / bool bytes, outputs as codes into a
+table of the texts it has sent before, an example's texts only where the tracked set differs from
+the last file it sent), and goes down a 1 MB pipe where the system allows (a chunk's answer in one
+write and one read): taking a file costs this process a fraction of reading it. A file a worker
+could not read is read here, so every problem is worded the same way.
 
 Workers are plain subprocesses on pipes, not :mod:`multiprocessing`: its ``spawn`` start method
 runs the caller's main script again in the child (a user's script calling ``load_run`` at top
