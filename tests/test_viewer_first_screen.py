@@ -5,6 +5,7 @@ always did: read by a worker, its problems said there."""
 from __future__ import annotations
 
 import argparse
+import gc
 import threading
 from pathlib import Path
 
@@ -147,11 +148,13 @@ def test_watch_hands_the_read_run_to_the_viewer(run: Path, monkeypatch: pytest.M
     # watch sets it for its own process; set here, it is undone after the test (a delenv of an
     # unset variable records nothing to undo).
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
-    started: list[EvotuiApp] = []
-    monkeypatch.setattr("evotui.app.run_app", lambda app: started.append(app) or 0)
-    assert watch.run(argparse.Namespace(dir=str(run), poll=False)) == 0
-    opened = started[0].opened
-    assert opened is not None and opened.folder == run and opened.loaded(20) is not None
+    started: list[tuple[EvotuiApp, bool]] = []
+    monkeypatch.setattr("evotui.app.run_app", lambda app: started.append((app, gc.isenabled())))
+    watch.run(argparse.Namespace(dir=str(run), poll=False))
+    app, collecting = started[0]
+    assert app.opened is not None and app.opened.folder == run and app.opened.loaded(20) is not None
+    # Collection is paused only for the imports (what they made is then frozen): on for the app.
+    assert collecting and gc.isenabled()
 
 
 async def test_a_snapshot_written_while_a_run_opens_is_shown(
