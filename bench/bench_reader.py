@@ -10,9 +10,9 @@ each round's own ratio (steadier on a noisy machine):
 
 - ``orjson``: read every ``step_*.json`` and ``orjson.loads`` it (the baseline, one process);
 - ``summary --json``: ``evotui summary --json`` (its ``main``), output to /dev/null, cold cache;
-- ``viewer, all read``: the viewer (headless Textual, its process set up as ``evotui watch``
-  sets it up: ``viewer_imports``) from start until every snapshot is read and the latest step is
-  on screen, cold cache;
+- ``viewer, all read``: the viewer (headless Textual; garbage collection set up as ``evotui
+  watch`` sets it up, ``viewer_imports``) from start until every snapshot is read and the latest
+  step is on screen, cold cache;
 - ``..., read alone``: the same with ``EVOTUI_READ_WORKERS=0`` (no worker processes: what
   the reader's own code costs, on one core);
 - ``reopen, warm cache``: opening the run's index again once a reader has cached it (what the
@@ -109,7 +109,7 @@ async def _app(mode: str, folder: Path, total: int) -> dict[str, float]:
             return {"seconds": time.perf_counter() - start, "peak_mb": _peak_mb()}
     from evotui.commands.watch import viewer_imports
 
-    with viewer_imports():  # the viewer's process as `evotui watch` sets it up
+    with viewer_imports():  # garbage collection as `evotui watch` sets it up
         from evotui.app import EvotuiApp
 
     start = time.perf_counter()

@@ -67,8 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # is the command's own first import anyway.)
         from evotui.decode import prestart_workers, stop_prestarted
 
-        prestart_workers()
         try:
+            prestart_workers()
             return _main(argv)
         finally:
             stop_prestarted()  # the ones the read did not take

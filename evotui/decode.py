@@ -272,16 +272,13 @@ def prestart_workers() -> None:
 
 
 def stop_prestarted() -> None:
-    """Close the workers started ahead and not taken (a small run, a command that failed): each
-    exits at the end of its input."""
+    """Stop the workers started ahead and not taken (a small run, a command that failed): they
+    hold nothing yet, so they are killed, not waited for (one may still be starting)."""
     while _prestarted:
         process = _prestarted.pop()
-        try:
-            process.stdin.close()
-            process.wait(timeout=1)
-        except Exception:  # noqa: BLE001 (it is going anyway: make sure)
-            process.kill()
-            process.wait()
+        process.kill()
+        process.wait()
+        process.stdin.close()
         process.stdout.close()
 
 

@@ -24,7 +24,7 @@ MISSING_RETRY_S = 0.25
 
 def preload() -> None:
     """Import what the first :func:`watch_folder` would import on the event loop's thread:
-    anyio's asyncio backend (20 ms alone, three times that beside a busy reader). A caller with a
+    anyio's asyncio backend (~20 ms alone, ~60 ms beside a busy read). A caller with a
     UI runs this in another thread first."""
     try:
         importlib.import_module("anyio._backends._asyncio")

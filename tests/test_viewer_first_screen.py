@@ -149,8 +149,10 @@ def test_watch_hands_the_read_run_to_the_viewer(run: Path, monkeypatch: pytest.M
     # unset variable records nothing to undo).
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     started: list[tuple[EvotuiApp, bool]] = []
-    monkeypatch.setattr("evotui.app.run_app", lambda app: started.append((app, gc.isenabled())))
-    watch.run(argparse.Namespace(dir=str(run), poll=False))
+    monkeypatch.setattr(
+        "evotui.app.run_app", lambda app: started.append((app, gc.isenabled())) or 0
+    )
+    assert watch.run(argparse.Namespace(dir=str(run), poll=False)) == 0
     app, collecting = started[0]
     assert app.opened is not None and app.opened.folder == run and app.opened.loaded(20) is not None
     # Collection is paused only for the imports (what they made is then frozen): on for the app.

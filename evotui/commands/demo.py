@@ -45,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
     )
     child = demo.start_training(command, log_path)
     try:
-        from evotui.app import EvotuiApp, run_app
+        from evotui.commands.watch import viewer_imports
+
+        with viewer_imports():
+            from evotui.app import EvotuiApp, run_app
 
         label = (
             f"Training the demo's tiny model on {demo.DEMO_DATASET} for {args.steps} steps"

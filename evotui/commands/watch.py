@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,14 +42,20 @@ def viewer_imports() -> Iterator[None]:
     """Around the viewer's imports: no garbage collection meanwhile, then what they made is set
     aside for good (``gc.freeze``: never garbage, and no later collection walks it). They make
     ~50,000 objects that live as long as the process: collecting among them cost the start ~35
-    ms (one full pass, ~20 ms, in the first frame), and reading a big run ~25 ms more. Textual
-    pauses collection for smooth scrolling the same way."""
+    ms, a full pass of ~20 ms of it in the first frame. Only in a process that has not imported
+    Textual yet (the command's own): in any other, a freeze would keep whatever garbage it holds
+    at that moment for good."""
+    if "textual.app" in sys.modules:
+        yield
+        return
+    collecting = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         gc.freeze()
-        gc.enable()
+        if collecting:
+            gc.enable()
 
 
 def run(args: argparse.Namespace) -> int:
