@@ -263,7 +263,8 @@ def default_workers() -> int:
 def prestart_workers() -> None:
     """Start the workers a big run would get, now: a command about to read a whole run calls
     this first, and they start (~60 ms: Python and msgspec) while it imports the rest (numpy).
-    Unused, they wait on their input and exit with this process."""
+    The read takes them (:func:`spawn_worker`); the command stops the others
+    (:func:`stop_prestarted`)."""
     while len(_prestarted) < default_workers():
         process = _spawn()
         if process is None:
