@@ -279,13 +279,18 @@ class RunScreen(Screen[None]):
             if reading is not None:
                 reading.close()  # stops the worker processes, however this ends
 
-    def _read_rest(self, index: RunIndex, reading: SharedReading | None) -> None:
+    def _wait_for(self, event: threading.Event, index: RunIndex, limit: float) -> bool:
+        """In a worker thread: wait for ``event``, at most ``limit`` seconds; False when the
+        worker was cancelled or another run was opened meanwhile."""
         worker = get_current_worker()
-        deadline = time.monotonic() + FIRST_PAINT_WAIT_S
-        while not self._painted.wait(0.05):
+        deadline = time.monotonic() + limit
+        while not event.wait(0.02):
             if worker.is_cancelled or index is not self.index or time.monotonic() > deadline:
                 break
-        if worker.is_cancelled or index is not self.index:
+        return not worker.is_cancelled and index is self.index
+
+    def _read_rest(self, index: RunIndex, reading: SharedReading | None) -> None:
+        if not self._wait_for(self._painted, index, FIRST_PAINT_WAIT_S):
             return
         threading.Thread(target=_import_plot, name="evotui-import-plot").start()
         if reading is not None:
@@ -377,10 +382,7 @@ class RunScreen(Screen[None]):
             from evotui.cache import save_cache
 
             # After the run is on screen: written meanwhile, it would hold up that last draw.
-            deadline = time.monotonic() + FIRST_PAINT_WAIT_S
-            while not self._settled.wait(0.02) and not worker.is_cancelled:
-                if time.monotonic() > deadline:
-                    break
+            self._wait_for(self._settled, index, FIRST_PAINT_WAIT_S)
 
             reads = index.reads
             save_cache(index)  # the next open of this run (viewer or command) starts from here
